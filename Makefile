@@ -1,0 +1,49 @@
+# outflow: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OUTFLOW_WAREHOUSE ?= $(CURDIR)/warehouse/outflow.duckdb
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+PROFILES ?= 5000
+SEED ?= 42
+
+.PHONY: install demo test dev parse build generate summary clean
+
+install: $(STAMP)
+
+# Pinned: requirements.lock constrains every transitive version.
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+parse: $(STAMP)
+	$(BIN)/dbt parse --quiet
+
+generate: $(STAMP)
+	$(BIN)/outflow generate --profiles $(PROFILES) --seed $(SEED)
+
+build: $(STAMP)
+	$(BIN)/dbt build --quiet
+
+summary: $(STAMP)
+	$(BIN)/outflow summary
+
+demo: $(STAMP)
+	mkdir -p $(dir $(OUTFLOW_WAREHOUSE))
+	$(BIN)/outflow generate --profiles $(PROFILES) --seed $(SEED)
+	$(BIN)/dbt build --quiet
+	$(BIN)/outflow summary
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+dev: $(STAMP) parse
+	mkdir -p $(DAGSTER_HOME) $(dir $(OUTFLOW_WAREHOUSE))
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf target logs .pytest_cache .dagster_home warehouse

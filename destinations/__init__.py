@@ -1,0 +1,1 @@
+"""Destinations: one module per marketing tool, a shared HTTP client, identifier hashing."""
