@@ -43,6 +43,7 @@ test: $(STAMP)
 
 dev: $(STAMP) parse
 	mkdir -p $(DAGSTER_HOME) $(dir $(OUTFLOW_WAREHOUSE))
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:
