@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OUTFLOW_WAREHOUSE ?= $(CURDIR)/warehouse/outflow.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 PROFILES ?= 5000
 SEED ?= 42
 
