@@ -1,0 +1,103 @@
+-- Email and web engagement per profile over 7/30/90-day windows ending at
+-- outflow_as_of(). One row for every profile (zeros when it has no activity).
+-- Events after the as-of moment are ignored so a pinned as-of reproduces the past.
+{%- set windows = [7, 30, 90] %}
+
+with as_of as (
+
+    select {{ outflow_as_of() }} as as_of_at
+
+),
+
+profiles as (
+
+    select distinct profile_id from {{ ref('int_contacts__resolved') }}
+
+),
+
+email_events as (
+
+    select events.profile_id, events.event_type, events.occurred_at, as_of.as_of_at
+    from {{ ref('int_email_events__attributed') }} as events
+    cross join as_of
+    where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+
+),
+
+web_events as (
+
+    select events.profile_id, events.event_type, events.page_category, events.occurred_at, as_of.as_of_at
+    from {{ ref('int_web_events__attributed') }} as events
+    cross join as_of
+    where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+
+),
+
+email_features as (
+
+    select
+        profile_id,
+        {%- for days in windows %}
+        count(case when event_type = 'open'
+            and occurred_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end) as email_opens_{{ days }}d,
+        count(case when event_type = 'click'
+            and occurred_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end) as email_clicks_{{ days }}d,
+        {%- endfor %}
+        max(case when event_type = 'open' then occurred_at end) as last_email_open_at,
+        max(case when event_type = 'click' then occurred_at end) as last_email_click_at,
+        count(case when event_type = 'bounce' then 1 end) as email_bounces,
+        count(case when event_type = 'unsubscribe' then 1 end) as email_unsubscribes,
+        count(case when event_type = 'spam_report' then 1 end) as email_spam_reports
+    from email_events
+    group by profile_id
+
+),
+
+web_features as (
+
+    select
+        profile_id,
+        {%- for days in windows %}
+        {%- set in_window = "occurred_at > " ~ dbt.dateadd('day', -days, 'as_of_at') %}
+        count(case when event_type = 'page_view' and {{ in_window }} then 1 end) as page_views_{{ days }}d,
+        count(distinct case when event_type = 'page_view' and {{ in_window }}
+            then cast(occurred_at as date) end) as visit_days_{{ days }}d,
+        count(case when event_type = 'page_view' and page_category = 'pricing' and {{ in_window }}
+            then 1 end) as pricing_page_views_{{ days }}d,
+        count(case when event_type = 'page_view' and page_category = 'demo' and {{ in_window }}
+            then 1 end) as demo_page_views_{{ days }}d,
+        count(case when event_type = 'form_submit' and {{ in_window }} then 1 end) as form_fills_{{ days }}d,
+        {%- endfor %}
+        max(occurred_at) as last_web_event_at,
+        max(case when event_type = 'page_view' and page_category in ('pricing', 'demo')
+            then occurred_at end) as last_pricing_or_demo_view_at,
+        max(case when event_type in ('add_to_cart', 'checkout_start') then occurred_at end) as last_cart_event_at,
+        min(case when event_type = 'signup' then occurred_at end) as first_signup_at
+    from web_events
+    group by profile_id
+
+)
+
+select
+    profiles.profile_id,
+    {%- for days in windows %}
+    coalesce(email_features.email_opens_{{ days }}d, 0) as email_opens_{{ days }}d,
+    coalesce(email_features.email_clicks_{{ days }}d, 0) as email_clicks_{{ days }}d,
+    coalesce(web_features.page_views_{{ days }}d, 0) as page_views_{{ days }}d,
+    coalesce(web_features.visit_days_{{ days }}d, 0) as visit_days_{{ days }}d,
+    coalesce(web_features.pricing_page_views_{{ days }}d, 0) as pricing_page_views_{{ days }}d,
+    coalesce(web_features.demo_page_views_{{ days }}d, 0) as demo_page_views_{{ days }}d,
+    coalesce(web_features.form_fills_{{ days }}d, 0) as form_fills_{{ days }}d,
+    {%- endfor %}
+    coalesce(email_features.email_bounces, 0) as email_bounces,
+    coalesce(email_features.email_unsubscribes, 0) as email_unsubscribes,
+    coalesce(email_features.email_spam_reports, 0) as email_spam_reports,
+    email_features.last_email_open_at,
+    email_features.last_email_click_at,
+    web_features.last_web_event_at,
+    web_features.last_pricing_or_demo_view_at,
+    web_features.last_cart_event_at,
+    web_features.first_signup_at
+from profiles
+left join email_features on profiles.profile_id = email_features.profile_id
+left join web_features on profiles.profile_id = web_features.profile_id

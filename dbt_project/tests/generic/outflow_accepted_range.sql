@@ -1,0 +1,8 @@
+{#- Fails for every row whose `column_name` is null or outside [min_value, max_value]. -#}
+{% test outflow_accepted_range(model, column_name, min_value, max_value) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is null
+    or {{ column_name }} < {{ min_value }}
+    or {{ column_name }} > {{ max_value }}
+{% endtest %}
