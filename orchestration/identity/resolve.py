@@ -64,6 +64,8 @@ class MatchSettings(BaseModel):
     min_records_for_probabilistic: int = Field(200, ge=2)
     max_contacts_per_key: int = Field(10, ge=2)
     u_max_pairs: float = Field(5e6, gt=0)
+    # Known matches (shared email/phone) needed to learn m from labels instead of EM.
+    min_labelled_pairs: int = Field(100, ge=1)
     seed: int = 42
     probabilistic: bool = True
 
@@ -78,7 +80,7 @@ def resolve_contacts(contacts: pa.Table, settings: MatchSettings | None = None) 
     try:
         con.register("contacts_in", contacts.select(list(INPUT_COLUMNS)))
         _build_nodes(con)
-        n_nodes = con.execute("select count(*) from nodes").fetchone()[0]
+        n_nodes = con.execute("select count(*) from nodes").fetchall()[0][0]
         if n_nodes == 0:
             return OUTPUT_SCHEMA.empty_table()
         _build_deterministic_edges(con, settings.max_contacts_per_key)
@@ -156,10 +158,10 @@ def _add_probabilistic_edges(
     )
     linker = Linker(db_api.register("splink_input"), splink_model.settings(), log_level=None)
     try:
-        _train(linker, settings)
-    except Exception as exc:  # Splink raises bare exceptions when EM finds no pairs.
-        log.warning("identity: probabilistic model could not be trained (%s); "
-                    "matching on email and phone only", type(exc).__name__)
+        _train(con, db_api, linker, settings)
+    except Exception as exc:  # Splink raises ValueError when a level cannot be estimated.
+        log.warning("identity: probabilistic model could not be trained (%s: %s); "
+                    "matching on email and phone only", type(exc).__name__, exc)
         return
     predictions = linker.inference.predict(
         threshold_match_probability=settings.match_threshold, warning_mode="never"
@@ -173,12 +175,26 @@ def _add_probabilistic_edges(
     )
 
 
-def _train(linker: Linker, settings: MatchSettings) -> None:
+def _train(
+    con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, linker: Linker, settings: MatchSettings
+) -> None:
+    """Prior from near-certain rules, u from random pairs, m from known matches.
+
+    Contacts linked by a shared email or phone are labelled matches: their name, date
+    of birth and address agreement is what m measures. Without enough of them (a
+    dataset with no emails or phones) m is learnt by expectation maximisation.
+    """
     training = linker.training
     training.estimate_probability_two_random_records_match(
         splink_model.deterministic_training_rules(), recall=0.7
     )
     training.estimate_u_using_random_sampling(max_pairs=settings.u_max_pairs, seed=settings.seed)
+    n_labels = con.execute("select count(*) from edges").fetchall()[0][0]
+    if n_labels >= settings.min_labelled_pairs:
+        training.estimate_m_from_pairwise_labels(
+            db_api.register(con.sql("select unique_id_l, unique_id_r from edges").to_arrow_table())
+        )
+        return
     for block in splink_model.em_training_blocks():
         training.estimate_parameters_using_expectation_maximisation(block)
 

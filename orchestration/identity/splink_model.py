@@ -21,8 +21,6 @@ MODEL_COLUMNS = (
     "street",
     "city",
     "postal_code",
-    "email",
-    "phone",
 )
 
 
@@ -59,10 +57,8 @@ def settings() -> SettingsCreator:
             cl.LevenshteinAtThresholds("postal_code", [1]),
             cl.JaroWinklerAtThresholds("city", [0.9]),
             cl.LevenshteinAtThresholds("street", [1, 3]),
-            # Different emails or phones are evidence against a match; equal ones are
-            # already linked deterministically before Splink runs.
-            cl.ExactMatch("email"),
-            cl.ExactMatch("phone"),
+            # Email and phone are not compared here: equal ones are linked before
+            # Splink runs, and those links are the labels its m values are learnt from.
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
@@ -71,11 +67,7 @@ def settings() -> SettingsCreator:
 
 def deterministic_training_rules() -> list:
     """Rules that are almost surely matches, used to estimate the prior match rate."""
-    return [
-        block_on("email"),
-        block_on("phone"),
-        block_on("first_name", "last_name", "dob"),
-    ]
+    return [block_on("first_name", "last_name", "dob")]
 
 
 def em_training_blocks() -> list:
