@@ -72,6 +72,8 @@ class MatchSettings(BaseModel):
 
 def resolve_contacts(contacts: pa.Table, settings: MatchSettings | None = None) -> pa.Table:
     settings = settings or MatchSettings()
+    # Splink warns per untrainable comparison level; one line of ours says what matters.
+    logging.getLogger("splink").setLevel(logging.ERROR)
     missing = [c for c in INPUT_COLUMNS if c not in contacts.column_names]
     if missing:
         raise ValueError(f"identity resolution needs columns {missing} in its input")
