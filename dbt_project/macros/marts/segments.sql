@@ -66,7 +66,8 @@
       {%- set meta = outflow_segment_meta(node) -%}
       {%- set relation = ref(node.name) -%}
       {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-      {%- if 'profile_id' not in columns -%}
+      {#- no columns: the relation is not built yet (dbt compile before a build) -#}
+      {%- if columns and 'profile_id' not in columns -%}
         {{ exceptions.raise_compiler_error("Segment model " ~ node.name ~ " must return a profile_id column (it returns: " ~ (columns | join(', ')) ~ ")") }}
       {%- endif %}
     select

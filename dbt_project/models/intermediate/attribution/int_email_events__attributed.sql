@@ -1,4 +1,7 @@
 -- Every ESP event with the profile of its (normalised) email address.
+-- is_hard_bounce: the raw contract has no hard/soft flag, so a bounce counts as hard
+-- when nothing reached the same address afterwards (no later delivered, open or
+-- click); a soft bounce is followed by a delivery.
 with events as (
 
     select * from {{ ref('stg_esp__email_events') }}
@@ -11,6 +14,15 @@ emails as (
     from {{ ref('int_identity__lookup_keys') }}
     where key_type = 'email'
 
+),
+
+last_reached as (
+
+    select email, max(occurred_at) as last_reached_at
+    from events
+    where event_type in ('delivered', 'open', 'click') and email is not null
+    group by email
+
 )
 
 select
@@ -19,7 +31,14 @@ select
     case when emails.profile_id is not null then 'email' end as attribution_rule,
     events.campaign_id,
     events.event_type,
+    case
+        when events.event_type <> 'bounce' then null
+        when last_reached.last_reached_at is null then true
+        else last_reached.last_reached_at < events.occurred_at
+    end as is_hard_bounce,
     events.occurred_at
 from events
 left join emails
     on events.email = emails.email
+left join last_reached
+    on events.email = last_reached.email

@@ -17,7 +17,7 @@ profiles as (
 
 email_events as (
 
-    select events.profile_id, events.event_type, events.occurred_at, as_of.as_of_at
+    select events.profile_id, events.event_type, events.is_hard_bounce, events.occurred_at, as_of.as_of_at
     from {{ ref('int_email_events__attributed') }} as events
     cross join as_of
     where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
@@ -46,6 +46,7 @@ email_features as (
         max(case when event_type = 'open' then occurred_at end) as last_email_open_at,
         max(case when event_type = 'click' then occurred_at end) as last_email_click_at,
         count(case when event_type = 'bounce' then 1 end) as email_bounces,
+        count(case when event_type = 'bounce' and is_hard_bounce then 1 end) as email_hard_bounces,
         count(case when event_type = 'unsubscribe' then 1 end) as email_unsubscribes,
         count(case when event_type = 'spam_report' then 1 end) as email_spam_reports
     from email_events
@@ -90,6 +91,7 @@ select
     coalesce(web_features.form_fills_{{ days }}d, 0) as form_fills_{{ days }}d,
     {%- endfor %}
     coalesce(email_features.email_bounces, 0) as email_bounces,
+    coalesce(email_features.email_hard_bounces, 0) as email_hard_bounces,
     coalesce(email_features.email_unsubscribes, 0) as email_unsubscribes,
     coalesce(email_features.email_spam_reports, 0) as email_spam_reports,
     email_features.last_email_open_at,

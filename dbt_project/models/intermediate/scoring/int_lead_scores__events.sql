@@ -37,7 +37,7 @@ email as (
         case event_type
             when 'click' then 'email_click'
             when 'open' then 'email_open'
-            when 'bounce' then 'bounce'
+            when 'bounce' then case when is_hard_bounce then 'bounce' end
             when 'unsubscribe' then 'unsubscribe'
             when 'spam_report' then 'spam_report'
         end as component,

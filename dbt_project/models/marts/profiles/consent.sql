@@ -1,13 +1,16 @@
 -- Consent state per profile and channel (email, sms, ads): the one place that decides
--- whether a profile may be contacted. Rules, in order (documented in _profiles.yml):
+-- whether a profile may be contacted. Rules (documented in _profiles.yml):
 --   1. a deletion request revokes every channel for good (reason deletion_requested);
---   2. for email, a suppression (unsubscribe, bounce, spam report from the ESP) at or
---      after the latest consent event revokes it (reasons unsubscribed, bounced,
---      spam_report); a grant after the suppression wins (the person opted in again);
---   3. else the latest consent event decides: granted (opted_in) or revoked, with the
---      reason read from its source (unsubscribe/bounce/spam sources, else manual);
---   4. no event at all: not_granted / never_granted.
--- Events after outflow_as_of() are ignored. On equal timestamps the revoke wins.
+--   2. else the latest signal decides: consent events (granted / revoked) and, for
+--      email, ESP suppressions (unsubscribe, spam report, hard bounce) which revoke.
+--      A grant after a suppression wins (the person opted in again); on equal
+--      timestamps the revoke wins;
+--   3. a revoked row carries the cause: the earliest revoking signal since the last
+--      grant (an ESP webhook revoke echoing an unsubscribe 30 s later is still
+--      'unsubscribed'); a consent-event revoke's reason comes from its source
+--      (unsub / spam|complaint / bounce keywords, else manual);
+--   4. no signal at all: not_granted / never_granted.
+-- Signals after outflow_as_of() are ignored.
 with as_of as (
 
     select {{ outflow_as_of() }} as as_of_at
@@ -28,9 +31,22 @@ channels as (
 
 ),
 
-consent_events as (
+consent_signals as (
 
-    select events.profile_id, events.channel, events.status, events.source, events.occurred_at
+    select
+        events.profile_id,
+        events.channel,
+        events.status,
+        case
+            when events.status = 'granted' then 'opted_in'
+            when events.source like '%unsub%' then 'unsubscribed'
+            when events.source like '%spam%' or events.source like '%complaint%' then 'spam_report'
+            when events.source like '%bounce%' then 'bounced'
+            else 'manual'
+        end as reason,
+        'consent_event' as decided_by,
+        events.source,
+        events.occurred_at
     from {{ ref('int_consent_events__attributed') }} as events
     cross join as_of
     where events.profile_id is not null
@@ -40,60 +56,85 @@ consent_events as (
 
 ),
 
-latest_consent as (
-
-    select profile_id, channel, status, source, occurred_at
-    from (
-        select
-            *,
-            row_number() over (
-                partition by profile_id, channel
-                order by occurred_at desc, case status when 'revoked' then 0 else 1 end, source
-            ) as recency_rank
-        from consent_events
-    ) as ranked
-    where recency_rank = 1
-
-),
-
-suppressions as (
+suppression_signals as (
 
     select
         events.profile_id,
+        'email' as channel,
+        'revoked' as status,
         case events.event_type
             when 'spam_report' then 'spam_report'
             when 'unsubscribe' then 'unsubscribed'
             when 'bounce' then 'bounced'
         end as reason,
+        'email_event' as decided_by,
+        'esp' as source,
         events.occurred_at
     from {{ ref('int_email_events__attributed') }} as events
     cross join as_of
     where events.profile_id is not null
-        and events.event_type in ('spam_report', 'unsubscribe', 'bounce')
+        and (events.event_type in ('spam_report', 'unsubscribe')
+             or (events.event_type = 'bounce' and events.is_hard_bounce))
         and events.occurred_at <= as_of.as_of_at
 
 ),
 
-latest_suppression as (
+signals as (
 
-    select profile_id, reason, occurred_at
+    select * from consent_signals
+    union all
+    select * from suppression_signals
+
+),
+
+ranked as (
+
+    select
+        signals.*,
+        -- latest first; on a tie the revoke, and an ESP suppression before its echo
+        row_number() over (
+            partition by profile_id, channel
+            order by occurred_at desc,
+                case status when 'revoked' then 0 else 1 end,
+                case decided_by when 'email_event' then 0 else 1 end,
+                reason
+        ) as recency_rank,
+        max(case when status = 'granted' then occurred_at end)
+            over (partition by profile_id, channel) as last_granted_at
+    from signals
+
+),
+
+latest as (
+
+    select * from ranked where recency_rank = 1
+
+),
+
+-- For revoked rows: the earliest revoking signal since the last grant is the cause.
+causes as (
+
+    select profile_id, channel, reason, decided_by, source, occurred_at
     from (
         select
-            *,
+            ranked.*,
             row_number() over (
-                partition by profile_id
-                order by occurred_at desc,
-                    case reason when 'spam_report' then 0 when 'unsubscribed' then 1 else 2 end
-            ) as recency_rank
-        from suppressions
-    ) as ranked
-    where recency_rank = 1
+                partition by profile_id, channel
+                order by occurred_at,
+                    case decided_by when 'email_event' then 0 else 1 end,
+                    reason
+            ) as cause_rank
+        from ranked
+        where status = 'revoked'
+            and (last_granted_at is null or occurred_at >= last_granted_at)
+    ) as revokes
+    where cause_rank = 1
 
 ),
 
 deletions as (
 
-    select requests.profile_id, max(requests.requested_at) as requested_at
+    select requests.profile_id, min(requests.requested_at) as requested_at
     from {{ ref('int_deletion_requests__attributed') }} as requests
     cross join as_of
     where requests.profile_id is not null
@@ -108,73 +149,41 @@ grid as (
     from profiles
     cross join channels
 
-),
-
-decided as (
-
-    select
-        grid.profile_id,
-        grid.channel,
-        case
-            when deletions.profile_id is not null then 'deleted'
-            when latest_suppression.profile_id is not null
-                and (latest_consent.occurred_at is null
-                     or latest_suppression.occurred_at >= latest_consent.occurred_at)
-                then 'suppressed'
-            when latest_consent.status is not null then 'consent_event'
-            else 'none'
-        end as decided_by,
-        deletions.requested_at,
-        latest_suppression.reason as suppression_reason,
-        latest_suppression.occurred_at as suppressed_at,
-        latest_consent.status as consent_status,
-        latest_consent.source as consent_source,
-        latest_consent.occurred_at as consent_at
-    from grid
-    left join deletions
-        on grid.profile_id = deletions.profile_id
-    left join latest_suppression
-        on grid.channel = 'email' and grid.profile_id = latest_suppression.profile_id
-    left join latest_consent
-        on grid.profile_id = latest_consent.profile_id and grid.channel = latest_consent.channel
-
 )
 
 select
-    profile_id,
-    channel,
-    case decided_by
-        when 'deleted' then 'revoked'
-        when 'suppressed' then 'revoked'
-        when 'consent_event' then consent_status
-        else 'not_granted'
+    grid.profile_id,
+    grid.channel,
+    case
+        when deletions.profile_id is not null then 'revoked'
+        when latest.status is null then 'not_granted'
+        else latest.status
     end as status,
-    case decided_by
-        when 'deleted' then 'deletion_requested'
-        when 'suppressed' then suppression_reason
-        when 'consent_event' then
-            case
-                when consent_status = 'granted' then 'opted_in'
-                when consent_source like '%unsub%' then 'unsubscribed'
-                when consent_source like '%spam%' or consent_source like '%complaint%' then 'spam_report'
-                when consent_source like '%bounce%' then 'bounced'
-                else 'manual'
-            end
-        else 'never_granted'
+    case
+        when deletions.profile_id is not null then 'deletion_requested'
+        when latest.status is null then 'never_granted'
+        when latest.status = 'granted' then 'opted_in'
+        else causes.reason
     end as reason,
-    case decided_by
-        when 'deleted' then 'deletion_request'
-        when 'suppressed' then 'email_event'
-        when 'consent_event' then 'consent_event'
+    case
+        when deletions.profile_id is not null then 'deletion_request'
+        when latest.status = 'granted' then latest.decided_by
+        else causes.decided_by
     end as decided_by,
-    case decided_by
-        when 'consent_event' then consent_source
-        when 'suppressed' then 'esp'
-        when 'deleted' then 'deletion_request'
+    case
+        when deletions.profile_id is not null then 'deletion_request'
+        when latest.status = 'granted' then latest.source
+        else causes.source
     end as source,
-    case decided_by
-        when 'deleted' then requested_at
-        when 'suppressed' then suppressed_at
-        when 'consent_event' then consent_at
+    case
+        when deletions.profile_id is not null then deletions.requested_at
+        when latest.status = 'granted' then latest.occurred_at
+        else causes.occurred_at
     end as updated_at
-from decided
+from grid
+left join deletions
+    on grid.profile_id = deletions.profile_id
+left join latest
+    on grid.profile_id = latest.profile_id and grid.channel = latest.channel
+left join causes
+    on grid.profile_id = causes.profile_id and grid.channel = causes.channel

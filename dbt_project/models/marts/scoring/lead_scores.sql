@@ -81,6 +81,7 @@ select
     {{ c }}_points,
     {%- endfor %}
     {%- for column in penalties.values() %}
-    {{ column }}{{ "," if not loop.last }}
+    {{ column }},
     {%- endfor %}
+    {{ outflow_as_of() }} as as_of_at
 from scored
