@@ -13,7 +13,7 @@ from . import contacts as contacts_mod
 from .events import simulate
 from .people import DAY, HISTORY_DAYS, build_people
 from .window import Window
-from .writer import Warehouse
+from .writer import TRUTH, Warehouse
 
 # Columns of generator_truth.people that only helped build the world.
 SCRATCH = ("template_pick", "email_style", "personal_domain_pick", "work_style", "house_key", "house_jitter",
@@ -36,7 +36,9 @@ def generate_world(path: Path, profiles: int, seed: int, start_date: date) -> tu
     people = people.join(contacts_mod.person_links(contacts), on="person_id", how="left").drop(SCRATCH)
     rows: Counter = Counter()
     with Warehouse(path) as wh:
-        wh.run("BEGIN")
+        # No single transaction: DuckDB would hold the whole world in memory until COMMIT.
+        # The runs row is dropped first and written last, so a broken run never looks like a world.
+        wh.run(f"DROP TABLE IF EXISTS {TRUTH}.runs")
         wh.reset_raw()
         rows["crm_contacts"] = wh.append("crm_contacts", contacts)
         people, event_rows, conv = simulate(wh, people, window, seed, profiles, new_grants_since=None)
@@ -50,7 +52,6 @@ def generate_world(path: Path, profiles: int, seed: int, start_date: date) -> tu
                  "next_shop_id": [_next_id(contacts, "shop")], "next_person_id": [profiles + 1]}
             ),
         )
-        wh.run("COMMIT")
     return rows, time.perf_counter() - began
 
 
