@@ -8,7 +8,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-MARTS = ("profiles", "identity_map", "consent", "lead_scores", "segment_memberships")
+MARTS = ("profiles", "identity_map", "consent", "lead_scores", "segment_definitions", "segment_memberships")
 
 
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -46,8 +46,19 @@ def summary_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
             _table(
                 "Segments",
                 ["segment", "members", "primary for", "priority", "owner"],
+                # every declared segment, so an empty one shows as 0 rather than vanishing
                 con.execute(
                     """
+                    with members as (
+                        select segment, count(*) as n, count(case when is_primary then 1 end) as primary_n
+                        from segment_memberships group by segment
+                    )
+                    select d.segment, coalesce(m.n, 0), coalesce(m.primary_n, 0), d.priority, d.owner
+                    from segment_definitions d left join members m on d.segment = m.segment
+                    order by d.priority, d.segment
+                    """
+                    if "segment_definitions" in present
+                    else """
                     select segment, count(*), count(case when is_primary then 1 end), min(priority), min(owner)
                     from segment_memberships group by segment order by min(priority), segment
                     """

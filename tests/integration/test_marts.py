@@ -114,6 +114,9 @@ def test_every_segment_model_has_members(wh):
     assert len(seg_tables) >= 5
     assert set(sizes) == seg_tables, f"segments without members: {sorted(seg_tables - set(sizes))}"
     assert all(n > 0 for n in sizes.values())
+    definitions = _rows(wh, "select segment, owner, priority, description from segment_definitions")
+    assert {d[0] for d in definitions} == seg_tables
+    assert all(owner and priority >= 1 and description for _, owner, priority, description in definitions)
 
 
 def test_memberships_are_consistent(wh):

@@ -83,3 +83,29 @@
     {%- endfor %}
   {%- endif -%}
 {%- endmacro %}
+
+
+{#- One row per seg_ model: (segment, model_name, description, owner, priority). -#}
+{% macro outflow_segment_definitions() -%}
+  {%- set nodes = outflow_segment_nodes() -%}
+  {%- if nodes | length == 0 -%}
+    select
+        cast(null as {{ dbt.type_string() }}) as segment,
+        cast(null as {{ dbt.type_string() }}) as model_name,
+        cast(null as {{ dbt.type_string() }}) as description,
+        cast(null as {{ dbt.type_string() }}) as owner,
+        cast(null as integer) as priority
+    where 1 = 0
+  {%- else -%}
+    {%- for node in nodes %}
+      {%- set meta = outflow_segment_meta(node) %}
+    select
+        '{{ outflow_segment_name(node) }}' as segment,
+        '{{ node.name }}' as model_name,
+        '{{ meta['description'] | trim | replace("'", "''") }}' as description,
+        '{{ meta['owner'] | replace("'", "''") }}' as owner,
+        {{ meta['priority'] }} as priority
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+  {%- endif -%}
+{%- endmacro %}
