@@ -96,10 +96,27 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="rows per mart, segment sizes, score distribution (no PII)")
+    p.add_argument("--warehouse", help="DuckDB file (default: $OUTFLOW_WAREHOUSE or warehouse/outflow.duckdb)")
+    p.set_defaults(run=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from orchestration.summary import print_summary
+
+    path = Path(args.warehouse).expanduser().resolve() if args.warehouse else settings.warehouse_path()
+    if not path.exists():
+        raise ArgumentError(f"--warehouse {path} does not exist: run `make demo` or `outflow generate` and `dbt build` first")
+    print_summary(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="outflow", description="Warehouse-native reverse ETL for marketing.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_generate(sub)
+    add_summary(sub)
     return parser
 
 

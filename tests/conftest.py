@@ -25,11 +25,13 @@ SESSION_SEED = 7
 SESSION_START_DATE = "2026-01-01"
 
 
-def run_cmd(args: list[str], warehouse: Path, **env_extra: str) -> subprocess.CompletedProcess:
+def run_cmd(
+    args: list[str], warehouse: Path, cwd: Path = REPO_ROOT, check: bool = True, **env_extra: str
+) -> subprocess.CompletedProcess:
     """Run an outflow or dbt command against `warehouse`; fail the test with its output."""
     env = {**os.environ, "OUTFLOW_WAREHOUSE": str(warehouse), **env_extra}
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-8000:]}"
             f"\n--- stderr\n{proc.stderr[-4000:]}"
@@ -37,11 +39,19 @@ def run_cmd(args: list[str], warehouse: Path, **env_extra: str) -> subprocess.Co
     return proc
 
 
-def dbt(args: list[str], warehouse: Path, target: Path) -> subprocess.CompletedProcess:
+def dbt(
+    args: list[str], warehouse: Path, target: Path, project: Path = REPO_ROOT, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run dbt on `project` (the repo, or a copy of it) with its own warehouse and target."""
     return run_cmd(
-        [str(VENV_BIN / "dbt"), *args, "--profiles-dir", str(REPO_ROOT / "dbt_project")],
+        [str(VENV_BIN / "dbt"), *args, "--project-dir", str(project),
+         "--profiles-dir", str(project / "dbt_project")],
         warehouse,
+        cwd=project,
+        check=check,
         DBT_TARGET_PATH=str(target),
+        DBT_LOG_PATH=str(target / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
 
 
@@ -73,11 +83,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory) -> Path:
-    """A generated world (day 0), built by one `dbt build` (tests included)."""
+    """A generated world (day 0), built by one `dbt build` (tests included).
+
+    "Now" is pinned to the world's start date, so recency windows see its history.
+    """
     root = tmp_path_factory.mktemp("built")
     warehouse = root / "outflow.duckdb"
     generate(warehouse, SESSION_PROFILES, SESSION_SEED)
-    dbt(["build"], warehouse, root / "target")
+    dbt(["build", "--vars", f"{{outflow_as_of: '{SESSION_START_DATE}'}}"], warehouse, root / "target")
     return warehouse
 
 

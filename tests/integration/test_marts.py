@@ -1,13 +1,12 @@
 """Marts behaviour on a generated world: consent rules, scores, segments.
 
-Uses the session's `built_warehouse` (tests/conftest.py) when it exists and its build
-is pinned to the generated world's "now"; otherwise generates and builds its own.
+Reads the session's `built_warehouse` (tests/conftest.py), built with outflow_as_of
+pinned to the generated world's "now".
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -17,40 +16,16 @@ import duckdb
 import numpy as np
 import pytest
 
+from tests.conftest import REPO_ROOT, VENV_BIN, dbt, query
+
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-OWN_PROFILES = 2000
-OWN_SEED = 11
-OWN_START_DATE = "2026-01-01"
 CHANNELS = ("email", "sms", "ads")
 GRADES = ("A", "B", "C", "D", "F")
 
 
-def _run(args: list[str], warehouse: Path, cwd: Path = REPO_ROOT, **env: str) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, "OUTFLOW_WAREHOUSE": str(warehouse), **env},
-    )
-
-
-def _check(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, f"{' '.join(proc.args)} failed\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-
-
-def _dbt(args: list[str], warehouse: Path, target: Path, project: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return _run(
-        [str(VENV_BIN / "dbt"), *args, "--project-dir", str(project), "--profiles-dir", str(project / "dbt_project")],
-        warehouse, cwd=project, DBT_TARGET_PATH=str(target),
-    )
-
-
 def _rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
+    return query(warehouse, sql)
 
 
 def _world_now(warehouse: Path) -> datetime:
@@ -64,28 +39,9 @@ def _build_as_of(warehouse: Path) -> datetime:
     return _rows(warehouse, "select max(as_of_at) from lead_scores")[0][0]
 
 
-def _own_world(root: Path) -> Path:
-    warehouse = root / "outflow.duckdb"
-    _check(_run([str(VENV_BIN / "outflow"), "generate", "--profiles", str(OWN_PROFILES), "--seed", str(OWN_SEED),
-                 "--start-date", OWN_START_DATE], warehouse))
-    _check(_dbt(["build", "--vars", f"{{outflow_as_of: '{OWN_START_DATE}'}}"], warehouse, root / "target"))
-    return warehouse
-
-
 @pytest.fixture(scope="module")
-def session_warehouse(request) -> Path | None:
-    try:
-        return request.getfixturevalue("built_warehouse")
-    except pytest.FixtureLookupError:
-        return None
-
-
-@pytest.fixture(scope="module")
-def wh(session_warehouse, tmp_path_factory) -> Path:
-    """A built warehouse whose as-of is the world's now (else windows say nothing)."""
-    if session_warehouse is not None and _build_as_of(session_warehouse) == _world_now(session_warehouse):
-        return session_warehouse
-    return _own_world(tmp_path_factory.mktemp("marts"))
+def wh(built_warehouse) -> Path:
+    return built_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +49,9 @@ def as_of(wh) -> datetime:
     return _build_as_of(wh)
 
 
-def test_session_build_is_pinned_to_the_worlds_now(session_warehouse):
+def test_session_build_is_pinned_to_the_worlds_now(wh):
     """Recency windows and segments need outflow_as_of = the generated world's now."""
-    if session_warehouse is None:
-        pytest.skip("no built_warehouse fixture in tests/conftest.py; this module builds its own")
-    built, now = _build_as_of(session_warehouse), _world_now(session_warehouse)
-    assert built == now, (
-        f"built_warehouse was built with as-of {built} but the generated world ends at {now}: "
-        f"pass --vars \"{{outflow_as_of: '{now:%Y-%m-%d %H:%M:%S}'}}\" to its dbt build"
-    )
+    assert _build_as_of(wh) == _world_now(wh)
 
 
 # --- segments ---------------------------------------------------------------
@@ -339,7 +289,7 @@ def test_adding_a_segment_is_one_model_one_yml_entry_and_one_line(wh, tmp_path):
     select = ["build", "-s", "seg_probe_high_fit", "segment_memberships", "--vars", f"{{outflow_as_of: '{_build_as_of(wh)}'}}"]
 
     # 1. not wired into segment_memberships: the error names the line to add
-    proc = _dbt(select, warehouse, tmp_path / "target", project)
+    proc = dbt(select, warehouse, tmp_path / "target", project, check=False)
     assert proc.returncode != 0
     assert "-- depends_on: {{ ref('seg_probe_high_fit') }}" in proc.stdout
 
@@ -348,7 +298,7 @@ def test_adding_a_segment_is_one_model_one_yml_entry_and_one_line(wh, tmp_path):
     memberships.write_text(memberships.read_text().replace(
         "-- depends_on: {{ ref('seg_vip_customers') }}",
         "-- depends_on: {{ ref('seg_vip_customers') }}\n-- depends_on: {{ ref('seg_probe_high_fit') }}"))
-    proc = _dbt(select, warehouse, tmp_path / "target", project)
+    proc = dbt(select, warehouse, tmp_path / "target", project, check=False)
     assert proc.returncode != 0
     assert "seg_probe_high_fit has no owner" in proc.stdout
 
@@ -357,7 +307,7 @@ def test_adding_a_segment_is_one_model_one_yml_entry_and_one_line(wh, tmp_path):
         "version: 2\nmodels:\n  - name: seg_probe_high_fit\n    description: Probe segment.\n"
         "    config:\n      meta: {owner: probe-team, priority: 7}\n"
     )
-    _check(_dbt(select, warehouse, tmp_path / "target", project))
+    dbt(select, warehouse, tmp_path / "target", project)
     rows = _rows(warehouse, """select count(*), min(owner), min(priority), min(reason) from segment_memberships
                                where segment = 'probe_high_fit'""")
     expected = _rows(warehouse, """select count(*) from lead_scores l join profiles p using (profile_id)

@@ -8,7 +8,7 @@ import hashlib
 import duckdb
 import pytest
 
-from tests.integration.dbt_runner import run_dbt
+from tests.conftest import dbt
 from tests.integration.phone_samples import GARBAGE, expected_e164, phone_samples
 
 pytestmark = pytest.mark.slow
@@ -61,8 +61,8 @@ def built(tmp_path_factory):
     warehouse = tmp / "w.duckdb"
     phones = phone_samples() + [(g, "US") for g in GARBAGE]
     _load_contacts(warehouse, phones, [raw for raw, _, _ in EMAILS])
-    run_dbt(["seed"], warehouse, tmp / "target")
-    run_dbt(["run", "-s", "stg_crm__contacts"], warehouse, tmp / "target")
+    dbt(["seed"], warehouse, tmp / "target")
+    dbt(["run", "-s", "stg_crm__contacts"], warehouse, tmp / "target")
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         result = dict(con.execute("select contact_id, phone_e164 from main.stg_crm__contacts").fetchall())
