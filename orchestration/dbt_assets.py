@@ -1,11 +1,12 @@
 """The dbt project as Dagster assets: raw sources -> staging -> intermediate -> marts.
 
 The manifest is prepared by `make parse` (and by the test session), never here:
-importing this module must not run dbt.
+importing this module must not run dbt. (No `from __future__ import annotations`:
+Dagster reads the `context` annotation at definition time.)
 """
 
-from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -51,6 +52,21 @@ class OutflowDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "seed":
             return "reference"
         return fqn[1] if len(fqn) > 2 else "default"
+
+
+def raw_source_specs() -> list[dg.AssetSpec]:
+    """The raw tables dbt reads, as asset specs in group `raw` (loaded by EL tools or
+    `outflow generate`, not by Dagster)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return [
+        dg.AssetSpec(
+            key=dg.AssetKey(["raw", source["name"]]),
+            group_name="raw",
+            description=source.get("description") or None,
+            kinds={"duckdb"},
+        )
+        for source in manifest["sources"].values()
+    ]
 
 
 def dbt_executable() -> str:

@@ -35,6 +35,7 @@ INPUT_COLUMNS = (
     "email",
     "email_is_valid",
     "phone_e164",
+    "first_name",
     "first_name_canonical",
     "last_name_normalized",
     "street_address",
@@ -103,10 +104,11 @@ def _build_nodes(con: duckdb.DuckDBPyConnection) -> None:
             source_system,
             contact_id,
             created_at,
-            nullif(trim(lower(first_name_canonical)), '') as first_name,
-            nullif(trim(lower(last_name_normalized)), '') as last_name,
-            nullif(trim(concat_ws(' ', lower(first_name_canonical), lower(last_name_normalized))), '')
-                as name_concat,
+            -- Names as letters only: 'Soph ie' and 'sophie' are one name.
+            nullif(regexp_replace(lower(first_name), '[^\p{L}]', '', 'g'), '') as first_name,
+            nullif(regexp_replace(lower(first_name_canonical), '[^\p{L}]', '', 'g'), '')
+                as first_name_canonical,
+            nullif(regexp_replace(lower(last_name_normalized), '[^\p{L}]', '', 'g'), '') as last_name,
             strftime(try_cast(date_of_birth as date), '%Y-%m-%d') as dob,
             nullif(regexp_replace(lower(trim(street_address)), '\\s+', ' ', 'g'), '') as street,
             nullif(lower(trim(city)), '') as city,

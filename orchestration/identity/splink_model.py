@@ -8,6 +8,7 @@ docs/identity.md for the measured precision and recall.
 
 from __future__ import annotations
 
+import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
@@ -15,8 +16,8 @@ from splink import SettingsCreator, block_on
 MODEL_COLUMNS = (
     "unique_id",
     "first_name",
+    "first_name_canonical",
     "last_name",
-    "name_concat",
     "dob",
     "street",
     "city",
@@ -28,6 +29,7 @@ def blocking_rules() -> list:
     """Pairs worth comparing: share a name, a date of birth, or an address fragment."""
     return [
         block_on("first_name", "last_name"),
+        block_on("first_name_canonical", "last_name"),
         block_on("dob"),
         block_on("postal_code", "first_name"),
         block_on("postal_code", "last_name"),
@@ -50,9 +52,7 @@ def settings() -> SettingsCreator:
         unique_id_column_name="unique_id",
         blocking_rules_to_generate_predictions=blocking_rules(),
         comparisons=[
-            cl.ForenameSurnameComparison(
-                "first_name", "last_name", forename_surname_concat_col_name="name_concat"
-            ),
+            name_comparison(),
             cl.DateOfBirthComparison("dob", input_is_string=True),
             cl.LevenshteinAtThresholds("postal_code", [1]),
             cl.JaroWinklerAtThresholds("city", [0.9]),
@@ -62,6 +62,29 @@ def settings() -> SettingsCreator:
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
+    )
+
+
+def name_comparison() -> cl.CustomComparison:
+    """Forename and surname together, from strongest to weakest agreement.
+
+    Like Splink's ForenameSurnameComparison, with one more level: forenames that
+    differ as written but share a canonical name (Bob / Robert, via the nickname
+    seed) with the same surname.
+    """
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            cll.And(cll.NullLevel("first_name"), cll.NullLevel("last_name")),
+            cll.And(cll.ExactMatchLevel("first_name"), cll.ExactMatchLevel("last_name")),
+            cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
+            cll.And(cll.ExactMatchLevel("first_name_canonical"), cll.ExactMatchLevel("last_name")),
+            cll.And(cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("last_name", 0.92)),
+            cll.And(cll.JaroWinklerLevel("first_name", 0.88), cll.JaroWinklerLevel("last_name", 0.88)),
+            cll.ExactMatchLevel("last_name"),
+            cll.ExactMatchLevel("first_name_canonical"),
+            cll.ElseLevel(),
+        ],
     )
 
 
