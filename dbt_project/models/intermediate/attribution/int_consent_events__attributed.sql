@@ -1,4 +1,6 @@
 -- Every consent event with its profile: by email, else by E.164 phone.
+{%- set attribution_keys = [('email', 'email'), ('phone', 'phone_e164')] %}
+
 with events as (
 
     select * from {{ ref('stg_consent__events') }}
@@ -12,17 +14,10 @@ keys as (
 )
 
 select
-    coalesce(by_email.profile_id, by_phone.profile_id) as profile_id,
-    case
-        when by_email.profile_id is not null then 'email'
-        when by_phone.profile_id is not null then 'phone'
-    end as attribution_rule,
+    {{ attributed_profile(attribution_keys) }},
     events.channel,
     events.status,
     events.source,
     events.occurred_at
 from events
-left join keys as by_email
-    on by_email.key_type = 'email' and by_email.key_value = events.email
-left join keys as by_phone
-    on by_phone.key_type = 'phone' and by_phone.key_value = events.phone_e164
+{{ attribution_joins('events', attribution_keys) }}

@@ -1,22 +1,20 @@
 -- Every deletion request with the profile of its email address.
+{%- set attribution_keys = [('email', 'email')] %}
+
 with requests as (
 
     select * from {{ ref('stg_consent__deletion_requests') }}
 
 ),
 
-emails as (
+keys as (
 
-    select key_value as email, profile_id
-    from {{ ref('int_identity__lookup_keys') }}
-    where key_type = 'email'
+    select * from {{ ref('int_identity__lookup_keys') }}
 
 )
 
 select
-    emails.profile_id,
-    case when emails.profile_id is not null then 'email' end as attribution_rule,
+    {{ attributed_profile(attribution_keys) }},
     requests.requested_at
 from requests
-left join emails
-    on requests.email = emails.email
+{{ attribution_joins('requests', attribution_keys) }}

@@ -2,17 +2,17 @@
 -- is_hard_bounce: the raw contract has no hard/soft flag, so a bounce counts as hard
 -- when nothing reached the same address afterwards (no later delivered, open or
 -- click); a soft bounce is followed by a delivery.
+{%- set attribution_keys = [('email', 'email')] %}
+
 with events as (
 
     select * from {{ ref('stg_esp__email_events') }}
 
 ),
 
-emails as (
+keys as (
 
-    select key_value as email, profile_id
-    from {{ ref('int_identity__lookup_keys') }}
-    where key_type = 'email'
+    select * from {{ ref('int_identity__lookup_keys') }}
 
 ),
 
@@ -27,8 +27,7 @@ last_reached as (
 
 select
     events.event_id,
-    emails.profile_id,
-    case when emails.profile_id is not null then 'email' end as attribution_rule,
+    {{ attributed_profile(attribution_keys) }},
     events.campaign_id,
     events.event_type,
     case
@@ -38,7 +37,6 @@ select
     end as is_hard_bounce,
     events.occurred_at
 from events
-left join emails
-    on events.email = emails.email
+{{ attribution_joins('events', attribution_keys) }}
 left join last_reached
     on events.email = last_reached.email

@@ -2,6 +2,8 @@
 -- Order of rules: the event's contact_id, else its email, else its anonymous_id when
 -- that browser was identified (by contact_id or email) on another event as exactly
 -- one profile. Events that match nothing keep profile_id null.
+{%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
+
 with events as (
 
     select * from {{ ref('stg_web__events') }}
@@ -18,16 +20,9 @@ direct as (
 
     select
         events.*,
-        coalesce(by_contact.profile_id, by_email.profile_id) as direct_profile_id,
-        case
-            when by_contact.profile_id is not null then 'contact_id'
-            when by_email.profile_id is not null then 'email'
-        end as direct_rule
+        {{ attributed_profile(attribution_keys, profile_column='direct_profile_id', rule_column='direct_rule') }}
     from events
-    left join keys as by_contact
-        on by_contact.key_type = 'contact_id' and by_contact.key_value = events.contact_id
-    left join keys as by_email
-        on by_email.key_type = 'email' and by_email.key_value = events.email
+    {{ attribution_joins('events', attribution_keys) }}
 
 ),
 
