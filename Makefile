@@ -40,6 +40,7 @@ demo: $(STAMP)
 	$(BIN)/outflow summary
 
 test: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m pytest
 
 dev: $(STAMP) parse

@@ -105,10 +105,10 @@ def _build_nodes(con: duckdb.DuckDBPyConnection) -> None:
             contact_id,
             created_at,
             -- Names as letters only: 'Soph ie' and 'sophie' are one name.
-            nullif(regexp_replace(lower(first_name), '[^\p{L}]', '', 'g'), '') as first_name,
-            nullif(regexp_replace(lower(first_name_canonical), '[^\p{L}]', '', 'g'), '')
+            nullif(regexp_replace(lower(first_name), '[^\\p{L}]', '', 'g'), '') as first_name,
+            nullif(regexp_replace(lower(first_name_canonical), '[^\\p{L}]', '', 'g'), '')
                 as first_name_canonical,
-            nullif(regexp_replace(lower(last_name_normalized), '[^\p{L}]', '', 'g'), '') as last_name,
+            nullif(regexp_replace(lower(last_name_normalized), '[^\\p{L}]', '', 'g'), '') as last_name,
             strftime(try_cast(date_of_birth as date), '%Y-%m-%d') as dob,
             nullif(regexp_replace(lower(trim(street_address)), '\\s+', ' ', 'g'), '') as street,
             nullif(lower(trim(city)), '') as city,

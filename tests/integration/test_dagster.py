@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import dagster as dg
@@ -23,10 +24,11 @@ def test_definitions_load(defs):
     dg.Definitions.validate_loadable(defs)
 
 
-def test_dagster_cli_validates_the_workspace():
+def test_dagster_cli_validates_the_workspace(tmp_path):
     proc = subprocess.run(
         [str(VENV_BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO_ROOT, capture_output=True, text=True,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
