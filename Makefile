@@ -46,7 +46,7 @@ test: $(STAMP)
 dev: $(STAMP) parse
 	mkdir -p $(DAGSTER_HOME) $(dir $(OUTFLOW_WAREHOUSE))
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf target logs .pytest_cache .dagster_home warehouse

@@ -87,12 +87,13 @@ def run_generate(args: argparse.Namespace) -> int:
         start = _start_date(args.start_date)
         rows, seconds = generate_world(path, profiles, seed, start)
         title = f"generated {profiles:,} profiles (seed {seed}, start {start})"
-    table = Table(title=f"{title} in {seconds:.1f}s", caption=str(path))
+    table = Table(title=f"{title} in {seconds:.1f}s")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in sorted(rows.items()):
         table.add_row(f"raw.{name}", f"{count:,}")
     console.print(table)
+    console.print(f"warehouse: {path}", soft_wrap=True)
     return 0
 
 
