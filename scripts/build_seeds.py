@@ -234,9 +234,26 @@ def phone_region_rows() -> list[tuple]:
                 "|".join(map(str, local)),
                 str(min(lengths)) if lengths else "",
                 str(max(lengths)) if lengths else "",
+                _valid_number_pattern(md),
             )
         )
     return rows
+
+
+# Number types whose patterns together make phonenumbers.is_valid_number.
+_NUMBER_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number",
+                 "voip", "pager", "uan", "voicemail")
+
+
+def _valid_number_pattern(md) -> str:
+    """One regex a valid national significant number of this region fully matches."""
+    patterns = []
+    for kind in _NUMBER_TYPES:
+        desc = getattr(md, kind, None)
+        pattern = desc.national_number_pattern if desc is not None else None
+        if pattern and pattern not in patterns:
+            patterns.append(pattern)
+    return "|".join(f"(?:{p})" for p in patterns)
 
 
 PHONE_HEADER = (
@@ -253,6 +270,7 @@ PHONE_HEADER = (
     "local_only_lengths",
     "min_length",
     "max_length",
+    "valid_number_pattern",
 )
 
 

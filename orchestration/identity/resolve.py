@@ -1,7 +1,7 @@
 """Resolve raw contacts to profiles: deterministic keys first, then Splink.
 
-1. Deterministic: contacts sharing a valid normalised email or an E.164 phone are
-   the same person, unless the key is shared by so many contacts that it is a
+1. Deterministic: contacts sharing a valid normalised email or a valid E.164 phone
+   are the same person, unless the key is shared by so many contacts that it is a
    shared inbox or a switchboard (`max_contacts_per_key`).
 2. Probabilistic: Splink (DuckDB backend) scores pairs on names, date of birth and
    address; pairs at or above `match_threshold` are linked.
@@ -35,6 +35,7 @@ INPUT_COLUMNS = (
     "email",
     "email_is_valid",
     "phone_e164",
+    "phone_is_valid",
     "first_name",
     "first_name_canonical",
     "last_name_normalized",
@@ -114,7 +115,8 @@ def _build_nodes(con: duckdb.DuckDBPyConnection) -> None:
             nullif(lower(trim(city)), '') as city,
             nullif(replace(upper(trim(cast(postal_code as varchar))), ' ', ''), '') as postal_code,
             case when email_is_valid then email end as email,
-            phone_e164 as phone
+            -- A possible-but-invalid number (truncated, say) is shared by strangers.
+            case when phone_is_valid then phone_e164 end as phone
         from contacts_in
         """
     )

@@ -51,6 +51,18 @@ def expected_e164(text: str, region: str | None) -> str | None:
     return phonenumbers.format_number(num, Fmt.E164)
 
 
+def truncated_samples(seed: int = 11, per_type: int = 2) -> list[tuple[str, str | None]]:
+    """Valid numbers with their last 1-3 digits cut off, in E.164: what a form field that
+    was too short leaves behind. Many are still possible lengths, few are valid."""
+    rng = random.Random(seed)
+    rows = []
+    for region in REGIONS:
+        for num in _valid_numbers(region, rng, per_type):
+            e164 = phonenumbers.format_number(num, Fmt.E164)
+            rows.append((e164[: -rng.randint(1, 3)], region))
+    return rows
+
+
 def phone_samples(seed: int = 7, per_type: int = 4) -> list[tuple[str, str | None]]:
     """(phone text, region) pairs; region None means 'use the default region (US)'."""
     rng = random.Random(seed)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 
 import duckdb
+import phonenumbers
 import pytest
 
 from tests.conftest import dbt
-from tests.integration.phone_samples import GARBAGE, expected_e164, phone_samples
+from tests.integration.phone_samples import GARBAGE, expected_e164, phone_samples, truncated_samples
 
 pytestmark = pytest.mark.slow
 
@@ -59,18 +60,19 @@ def _load_contacts(warehouse, phones: list[tuple[str, str | None]], emails: list
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stg_phone")
     warehouse = tmp / "w.duckdb"
-    phones = phone_samples() + [(g, "US") for g in GARBAGE]
+    phones = phone_samples() + truncated_samples() + [(g, "US") for g in GARBAGE]
     _load_contacts(warehouse, phones, [raw for raw, _, _ in EMAILS])
     dbt(["seed"], warehouse, tmp / "target")
     dbt(["run", "-s", "stg_crm__contacts"], warehouse, tmp / "target")
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         result = dict(con.execute("select contact_id, phone_e164 from main.stg_crm__contacts").fetchall())
+        validity = dict(con.execute("select contact_id, phone_is_valid from main.stg_crm__contacts").fetchall())
         emails = {row[0]: row[1:] for row in con.execute(
             "select contact_id, email, email_is_valid, email_domain from main.stg_crm__contacts").fetchall()}
     finally:
         con.close()
-    return phones, result, emails
+    return phones, result, emails, validity
 
 
 def _redact(text: str) -> str:
@@ -78,7 +80,7 @@ def _redact(text: str) -> str:
 
 
 def test_phone_e164_agrees_with_phonenumbers_on_possible_numbers(built):
-    phones, result, _ = built
+    phones, result, _, _ = built
     agree = total = 0
     disagreements = []
     for i, (text, region) in enumerate(phones[: len(phones) - len(GARBAGE)]):
@@ -98,23 +100,42 @@ def test_phone_e164_agrees_with_phonenumbers_on_possible_numbers(built):
 
 
 def test_phone_e164_is_null_for_garbage(built):
-    phones, result, _ = built
+    phones, result, _, _ = built
     offset = len(phones) - len(GARBAGE)
     not_null = [g for j, g in enumerate(GARBAGE) if result[f"crm-{offset + j:07d}"] is not None]
     assert not_null == [], f"garbage phones got an E.164 value: {len(not_null)} of {len(GARBAGE)}"
 
 
 def test_phone_e164_null_when_phonenumbers_says_impossible(built):
-    phones, result, _ = built
+    phones, result, _, _ = built
     wrong = [i for i, (text, region) in enumerate(phones[: len(phones) - len(GARBAGE)])
              if expected_e164(text, region or "US") is None and result[f"crm-{i:07d}"] is not None]
     assert len(wrong) <= 0.01 * len(phones), f"{len(wrong)} impossible numbers got an E.164 value"
 
 
 def test_emails_normalised_and_validated(built):
-    _, _, emails = built
+    _, _, emails, _ = built
     for i, (raw, normalised, valid) in enumerate(EMAILS):
         email, is_valid, domain = emails[f"crm-e{i:06d}"]
         assert email == normalised, f"email case {i}: normalised to the wrong value"
         assert is_valid is valid, f"email case {i}: email_is_valid should be {valid}"
         assert domain == (normalised.split("@")[1] if valid else None), f"email case {i}: wrong domain"
+
+
+def test_phone_is_valid_agrees_with_phonenumbers_is_valid_number(built):
+    """Valid numbers, and the same numbers cut short (possible but mostly not valid)."""
+    phones, result, _, validity = built
+    agree = total = invalid_seen = 0
+    for i, (text, region) in enumerate(phones[: len(phones) - len(GARBAGE)]):
+        e164 = result[f"crm-{i:07d}"]
+        if e164 is None:
+            continue
+        expected = phonenumbers.is_valid_number(phonenumbers.parse(e164))
+        invalid_seen += not expected
+        total += 1
+        agree += validity[f"crm-{i:07d}"] == expected
+    share = agree / total
+    print(f"phone_is_valid agreement with phonenumbers.is_valid_number: {agree}/{total} = {share:.2%} "
+          f"({invalid_seen} possible-but-invalid numbers)")
+    assert invalid_seen > 20
+    assert share >= 0.99

@@ -18,10 +18,11 @@ def contacts(*rows: dict) -> pa.Table:
     full = []
     for i, row in enumerate(rows):
         record = {**base, "source_system": "crm", "contact_id": f"c{i}", "email_is_valid": False, **row}
+        record["phone_is_valid"] = row.get("phone_is_valid", record["phone_e164"] is not None)
         record["contact_key"] = f"{record['source_system']}:{record['contact_id']}"
         full.append(record)
     schema = pa.schema(
-        [(c, pa.bool_() if c == "email_is_valid" else pa.date32() if c == "date_of_birth"
+        [(c, pa.bool_() if c in ("email_is_valid", "phone_is_valid") else pa.date32() if c == "date_of_birth"
           else pa.timestamp("us") if c == "created_at" else pa.string()) for c in INPUT_COLUMNS]
     )
     return pa.Table.from_pylist(full, schema=schema)
@@ -44,6 +45,15 @@ def test_shared_valid_email_or_phone_merges_transitively():
     assert profiles["crm:c3"] != profiles["crm:c0"]
     rules = dict(zip(result["contact_key"].to_pylist(), result["match_rule"].to_pylist()))
     assert rules == {"crm:c0": "email", "crm:c1": "email", "shop:c2": "phone", "crm:c3": "singleton"}
+
+
+def test_possible_but_invalid_phone_is_not_a_key():
+    table = contacts(
+        {"phone_e164": "+4915033", "phone_is_valid": False},
+        {"phone_e164": "+4915033", "phone_is_valid": False},
+    )
+    profiles = profile_of(resolve_contacts(table, DETERMINISTIC))
+    assert profiles["crm:c0"] != profiles["crm:c1"]
 
 
 def test_invalid_email_is_not_a_key():

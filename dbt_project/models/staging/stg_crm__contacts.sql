@@ -84,4 +84,8 @@ final as (
     left join nicknames on nicknames.nickname = latest.first_name_key
 )
 
-select * from final
+select
+    final.*,
+    -- Only valid numbers (not merely possible ones) may link people: see phone_is_valid.
+    {{ phone_is_valid('final.phone_e164') }} as phone_is_valid
+from final
