@@ -1,0 +1,328 @@
+"""Run one sync: plan in the warehouse, guardrails, send in batches, commit per batch.
+
+The plan is materialised as a temp table in the warehouse (so counts for the
+guardrails are known before anything is sent), then streamed back as Arrow record
+batches. Batches of one operation go to the destination, up to
+`capabilities.max_concurrency` at a time on worker threads; every state write goes
+through one DuckDB connection on the calling thread, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from destinations.base import (
+    Batch,
+    Destination,
+    DestinationError,
+    Operation,
+    Record,
+    RecordResult,
+    ResultStatus,
+    check_results,
+)
+from orchestration.sync import state as st
+from orchestration.sync.plan import (
+    ACTION,
+    HASH,
+    KEY,
+    OPERATION,
+    field_column,
+    model_summary_query,
+    render_plan,
+)
+from orchestration.sync.spec import SyncSpec
+
+PLAN_TABLE = "outflow_plan"
+REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
+# action -> its count column in sync_runs
+ACTIONS = {"add": "adds", "change": "changes", "retry": "retries", "remove": "removes", "resync": "resyncs"}
+
+
+@dataclass
+class RunReport:
+    sync: str
+    run_id: str
+    status: str  # succeeded | partial | failed | refused | dry_run
+    dry_run: bool = False
+    full_resync: bool = False
+    forced: bool = False
+    model_rows: int = 0
+    in_destination: int = 0  # records this sync had in the tool before the run
+    actions: dict[str, int] = field(default_factory=dict)  # add/change/retry/remove/resync -> count
+    planned: dict[str, int] = field(default_factory=dict)  # operation -> count
+    succeeded: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    sample: dict[str, list[str]] = field(default_factory=dict)  # operation -> a few record keys
+    duration_seconds: float = 0.0
+    records_per_second: float = 0.0
+    error: str | None = None  # refusal numbers, or why the run failed
+
+    @property
+    def planned_total(self) -> int:
+        return sum(self.planned.values())
+
+    @property
+    def sent(self) -> int:
+        return sum(self.succeeded.values()) + sum(self.failed.values()) + sum(self.rejected.values())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "planned_total": self.planned_total, "sent": self.sent}
+
+
+def idempotency_key(sync: str, key: str, operation: Operation, *parts: str | None) -> str:
+    raw = "\x1f".join([sync, key, operation.value, *(p or "" for p in parts)])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _insert_key(spec: SyncSpec, row: dict) -> str:
+    """Stable across runs and crashes, so a re-sent insert whose ack was lost is dropped
+    by the tool. Only after a rejection (nothing was created) does a new version get
+    its own key."""
+    if row["_state_status"] == "rejected":
+        return idempotency_key(spec.name, row[KEY], Operation.INSERT, "after-rejection", row[HASH])
+    return row["_idempotency_key"] or idempotency_key(spec.name, row[KEY], Operation.INSERT)
+
+
+def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, run_id: str, now) -> dict:
+    removing = op in REMOVE_OPS
+    prev_status, prev_attempts = row["_state_status"], row["_state_attempts"] or 0
+    out = {
+        "sync": spec.name, "record_key": row[KEY], "destination_id": row["_destination_id"],
+        "first_synced_at": row["_first_synced_at"], "last_synced_at": None, "last_attempt_at": now,
+        "last_operation": op.value, "run_id": run_id, "idempotency_key": row["idem"], "last_error": None,
+    }
+    new_hash = row["_state_hash"] if removing else row[HASH]
+    if result.status is ResultStatus.OK:
+        if removing:
+            out.update(status="removed", fields_hash=None, attempts=0, destination_id=None,
+                       first_synced_at=None, last_synced_at=now)
+        else:
+            out.update(status="synced", fields_hash=new_hash, attempts=0, last_synced_at=now,
+                       destination_id=result.destination_id or row["_destination_id"],
+                       first_synced_at=row["_first_synced_at"] or now)
+    elif result.status is ResultStatus.RETRYABLE:
+        same = prev_status == "failed" and row["_state_hash"] == new_hash
+        out.update(status="failed", fields_hash=new_hash, attempts=prev_attempts + 1 if same else 1,
+                   last_error=st.redact(result.error) or "retryable error")
+    else:
+        out.update(status="rejected", fields_hash=None if removing else new_hash, attempts=0,
+                   last_error=st.redact(result.error) or "rejected")
+    return out
+
+
+class _Refused(Exception):
+    pass
+
+
+def run_sync(
+    spec: SyncSpec,
+    destination: Destination,
+    warehouse_path: str | Path,
+    *,
+    dry_run: bool = False,
+    full_resync: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    sample_size: int = 10,
+) -> RunReport:
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex
+    report = RunReport(sync=spec.name, run_id=run_id, status="running", dry_run=dry_run,
+                       full_resync=full_resync, forced=force)
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        st.ensure_tables(con)
+        st.mark_interrupted_runs(con, spec.name)
+        _plan(con, spec, report, full_resync, sample_size)
+        refusal = _guardrails(spec, report, force)
+        report.error = refusal
+        run_row = {
+            "run_id": run_id, "sync": spec.name, "destination": spec.destination, "mode": spec.mode.value,
+            "started_at": st.utcnow(), "status": "running", "dry_run": dry_run, "full_resync": full_resync,
+            "forced": force, "model_rows": report.model_rows, "in_destination": report.in_destination,
+            **{col: report.actions.get(a, 0) for a, col in ACTIONS.items()},
+            "planned_total": report.planned_total, "planned": report.planned, "error": refusal,
+        }
+        if dry_run or refusal:
+            report.status = "dry_run" if dry_run else "refused"
+            report.duration_seconds = time.monotonic() - started
+            run_row.update(status=report.status, finished_at=st.utcnow(), duration_seconds=report.duration_seconds,
+                           succeeded_total=0, failed_total=0, rejected_total=0)
+            st.insert_run(con, run_row)
+            return report
+        st.insert_run(con, run_row)
+        try:
+            _apply(con, spec, destination, report, progress)
+        except BaseException as e:
+            report.status = "failed"
+            report.error = report.error or st.redact(f"{type(e).__name__}: {e}")
+            _finish(con, report, started)
+            raise
+        if report.status == "running":
+            bad = sum(report.failed.values()) + sum(report.rejected.values())
+            report.status = "partial" if bad else "succeeded"
+        _finish(con, report, started)
+        return report
+    finally:
+        con.close()
+
+
+def _finish(con, report: RunReport, started: float) -> None:
+    report.duration_seconds = time.monotonic() - started
+    report.records_per_second = report.sent / report.duration_seconds if report.duration_seconds else 0.0
+    st.update_run(con, report.run_id, {
+        "status": report.status, "finished_at": st.utcnow(), "duration_seconds": report.duration_seconds,
+        "records_per_second": report.records_per_second, "error": report.error, **_progress(report),
+    })
+
+
+def _progress(report: RunReport) -> dict:
+    return {
+        "succeeded": report.succeeded, "failed": report.failed, "rejected": report.rejected,
+        "succeeded_total": sum(report.succeeded.values()), "failed_total": sum(report.failed.values()),
+        "rejected_total": sum(report.rejected.values()),
+    }
+
+
+def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size: int) -> None:
+    report.model_rows, distinct = con.execute(model_summary_query(spec).sql("duckdb")).fetchone()
+    if distinct != report.model_rows:
+        report.error = (f"{report.model_rows - distinct} duplicate primary key value(s) in {spec.model}."
+                        f"{spec.primary_key}: a sync needs one row per key")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {render_plan(spec, 'duckdb', full_resync=full_resync)}")
+    for action, op, n in con.execute(
+        f'SELECT "{ACTION}", "{OPERATION}", count(*) FROM {PLAN_TABLE} GROUP BY ALL'
+    ).fetchall():
+        report.actions[action] = report.actions.get(action, 0) + n
+        report.planned[op] = report.planned.get(op, 0) + n
+    for op in report.planned:
+        report.sample[op] = [k for (k,) in con.execute(
+            f'SELECT "{KEY}" FROM {PLAN_TABLE} WHERE "{OPERATION}" = ? ORDER BY "{KEY}" LIMIT ?', [op, sample_size]
+        ).fetchall()]
+    report.in_destination = con.execute(
+        f"SELECT count(*) FROM {st.SCHEMA}.sync_state WHERE sync = ? AND first_synced_at IS NOT NULL "
+        "AND status <> 'removed'", [spec.name]).fetchone()[0]
+
+
+def _guardrails(spec: SyncSpec, report: RunReport, force: bool) -> str | None:
+    """The numbers behind a refusal, or None. Duplicate keys are refused even when forced:
+    which row wins would be arbitrary."""
+    if report.error:
+        return report.error
+    if force:
+        return None
+    if report.model_rows == 0 and not spec.guardrails.allow_empty_model:
+        return (f"model {spec.model} has 0 rows for this sync (where: {spec.where or 'none'}); "
+                f"{report.in_destination} record(s) in the destination would be left as they are or removed. "
+                "Run with --force, or set guardrails.allow_empty_model: true")
+    removes = report.actions.get("remove", 0)
+    limit = spec.guardrails.max_remove_share * report.in_destination
+    if removes and removes > limit:
+        share = removes / report.in_destination if report.in_destination else 1.0
+        return (f"would remove {removes} of {report.in_destination} record(s) in the destination "
+                f"({share:.1%}), above guardrails.max_remove_share {spec.guardrails.max_remove_share:.0%}; "
+                "run with --force if this is intended")
+    return None
+
+
+def _apply(con, spec: SyncSpec, destination: Destination, report: RunReport,
+           progress: Callable[[int, int], None] | None) -> None:
+    caps = destination.capabilities
+    size = max(1, min(spec.batch_size or caps.max_batch_size, caps.max_batch_size))
+    workers = max(1, caps.max_concurrency)
+    names = list(spec.sent_fields())
+    total = report.planned_total
+    writer = con.cursor()  # the one connection that writes state; `con` streams the plan
+    for op in spec.mode.send_operation, spec.mode.remove_operation:
+        if op is not None and op not in caps.operations:
+            raise DestinationError(f"{spec.name}: destination {destination.name!r} does not support {op.value}",
+                                   retryable=False)
+    reader = con.sql(f'SELECT * FROM {PLAN_TABLE} ORDER BY "{OPERATION}", "{KEY}"').to_arrow_reader(size)
+    buffers: dict[Operation, list[dict]] = {}
+    inflight: dict[cf.Future, tuple[Batch, list[dict]]] = {}
+    sent = 0
+    abort: BaseException | None = None
+
+    def collect(done) -> None:
+        nonlocal sent, abort
+        for fut in done:
+            batch, rows = inflight.pop(fut)
+            try:
+                results = fut.result()
+            except DestinationError as e:
+                if not e.retryable:
+                    abort = abort or e
+                    continue
+                results = [RecordResult(r.key, ResultStatus.RETRYABLE, error=str(e)) for r in batch.records]
+            except BaseException as e:  # a broken destination: stop, keep what was acknowledged
+                abort = abort or e
+                continue
+            now = st.utcnow()
+            by_key = {r.key: r for r in results}
+            state_rows, log_rows = [], []
+            for row in rows:
+                res = by_key[row[KEY]]
+                new = _new_state(spec, row, batch.operation, res, report.run_id, now)
+                state_rows.append(new)
+                log_rows.append({
+                    "run_id": report.run_id, "sync": spec.name, "record_key": row[KEY], "action": row[ACTION],
+                    "operation": batch.operation.value, "status": res.status.value,
+                    "fields_hash": new["fields_hash"] if batch.operation not in REMOVE_OPS else row["_state_hash"],
+                    "destination_id": res.destination_id or row["_destination_id"],
+                    "idempotency_key": row["idem"], "error": st.redact(res.error), "at": now,
+                })
+                bucket = {ResultStatus.OK: report.succeeded, ResultStatus.RETRYABLE: report.failed,
+                          ResultStatus.REJECTED: report.rejected}[res.status]
+                bucket[batch.operation.value] = bucket.get(batch.operation.value, 0) + 1
+            st.commit_batch(writer, state_rows, log_rows, report.run_id, _progress(report))
+            sent += len(rows)
+            if progress:
+                progress(sent, total)
+
+    def send(batch: Batch) -> list[RecordResult]:
+        return check_results(batch, destination.write(batch))
+
+    def submit(pool, op: Operation, rows: list[dict]) -> None:
+        while len(inflight) >= workers:
+            collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
+        if abort:
+            return
+        records = [Record(key=r[KEY], fields={} if op in REMOVE_OPS else {n: r[field_column(i)] for i, n in enumerate(names)},
+                          destination_id=r["_destination_id"], idempotency_key=r["idem"]) for r in rows]
+        batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(records))
+        inflight[pool.submit(send, batch)] = (batch, rows)
+
+    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"outflow-{spec.name}") as pool:
+        try:
+            for rb in reader:
+                if abort:
+                    break
+                for row in rb.to_pylist():
+                    op = Operation(row[OPERATION])
+                    row["idem"] = (_insert_key(spec, row) if op is Operation.INSERT
+                                   else idempotency_key(spec.name, row[KEY], op, row[HASH] or row["_state_hash"],
+                                                        report.run_id))
+                    buf = buffers.setdefault(op, [])
+                    buf.append(row)
+                    if len(buf) >= size:
+                        submit(pool, op, buffers.pop(op))
+                    if abort:
+                        break
+            if not abort:
+                for op, buf in list(buffers.items()):
+                    submit(pool, op, buf)
+        finally:
+            while inflight:
+                collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
+    if abort:
+        raise abort

@@ -1,0 +1,211 @@
+"""The plan: what to send, computed in the warehouse as one SQL query built with sqlglot.
+
+Model rows (primary key, mapped fields, a hash over the mapped fields only) are
+joined to this sync's rows of outflow.sync_state; each row of the result carries
+an action and the destination operation it becomes:
+
+  add     in the model, not in state (or removed earlier)
+  change  synced with a different hash; or rejected and its hash changed since
+  retry   failed, attempts < max_attempts (or its hash changed since)
+  remove  in state with an acknowledged write (first_synced_at set), no longer in the
+          model; only mirror/membership; a failed remove is retried like any failure
+  resync  full resync only: a model row this sync already knows, sent again
+
+Mode -> operation: upsert UPSERT; update UPDATE (every unseen or changed row is sent;
+the tool rejects unknown records with 'not found', and they are retried only when
+their data changes); insert INSERT (adds, retries and changed rejects only: a synced
+record is never sent again); mirror UPSERT + DELETE; membership ADD_MEMBER + REMOVE_MEMBER.
+
+User SQL is never concatenated: the validated sqlglot trees of `fields`/`where` are
+embedded in the query, which is then rendered for the target dialect.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from orchestration.sync.spec import DIALECT, Mode, SyncSpec, parse_fragment
+
+STATE_SCHEMA = "outflow"
+STATE_TABLE = "sync_state"
+
+# Output columns of the plan (fields are f_0..f_n in SyncSpec.sent_fields() order, so
+# destination field names never clash with ours or need quoting).
+ACTION, OPERATION, KEY, HASH = "_action", "_operation", "_key", "_hash"
+STATE_COLUMNS = {
+    "_state_status": "status",
+    "_state_attempts": "attempts",
+    "_state_hash": "fields_hash",
+    "_destination_id": "destination_id",
+    "_first_synced_at": "first_synced_at",
+    "_idempotency_key": "idempotency_key",
+}
+NULL_MARK = "~"  # stands for NULL in the canonical string; never produced by a value (see _canonical)
+
+
+def field_column(i: int) -> str:
+    return f"f_{i}"
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _varchar(e: exp.Expression) -> exp.Expression:
+    return exp.cast(e, exp.DataType.build("VARCHAR"))
+
+
+def _str(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def _canonical(spec: SyncSpec, table: str | None = None) -> exp.Expression:
+    """Null-safe, injective string over the sent fields: a signature of the mapping, then
+    per field `<len>:<value>` or `~` for NULL. Length prefixes make the concatenation
+    unambiguous whatever the values contain; the signature re-sends everything when
+    the mapping itself changes."""
+    names = list(spec.sent_fields())
+    parts: list[exp.Expression] = [_str("v1|" + ",".join(names) + "|")]
+    for i in range(len(names)):
+        v = _varchar(_col(field_column(i), table))
+        parts.append(
+            exp.Coalesce(
+                this=exp.DPipe(this=exp.DPipe(this=_varchar(exp.Length(this=v.copy())), expression=_str(":")),
+                               expression=v.copy()),
+                expressions=[_str(NULL_MARK)],
+            )
+        )
+    out = parts[0]
+    for p in parts[1:]:
+        out = exp.DPipe(this=out, expression=p)
+    return out
+
+
+def python_hash(spec: SyncSpec, values: list[object]) -> str:
+    """The same hash in Python, for values whose VARCHAR cast is str() (strings, ints).
+    Used by the reference diff in the tests."""
+    import hashlib
+
+    names = list(spec.sent_fields())
+    s = "v1|" + ",".join(names) + "|"
+    for v in values:
+        s += NULL_MARK if v is None else f"{len(str(v))}:{v}"
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def _mapped(spec: SyncSpec, columns: list[str]) -> exp.Select:
+    """Model rows: the key, each sent field as f_i (the user's expression embedded)."""
+    sel = exp.select(exp.alias_(_varchar(exp.column(spec.primary_key)), KEY, quoted=True))
+    for i, sql in enumerate(spec.sent_fields().values()):
+        sel = sel.select(exp.alias_(parse_fragment(sql, columns), field_column(i), quoted=True), copy=False)
+    sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, quoted=True), copy=False)
+    cond: exp.Expression = exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null()))
+    if spec.where:
+        cond = exp.and_(exp.Paren(this=parse_fragment(spec.where, columns)), cond)
+    return sel.where(cond, copy=False)
+
+
+def model_columns_of(spec: SyncSpec) -> list[str]:
+    """Every column name a spec's SQL refers to (so the plan can be built without the
+    warehouse: validation against the real columns happened at load time)."""
+    names = {spec.primary_key, *spec.match_on.values()}
+    for sql in [*spec.fields.values(), *([spec.where] if spec.where else [])]:
+        import sqlglot
+
+        for c in sqlglot.parse_one(sql, read=DIALECT).find_all(exp.Column):
+            names.add(c.name)
+    return sorted(names)
+
+
+def _status_is(value: str) -> exp.Expression:
+    return exp.EQ(this=_col("status", "s"), expression=_str(value))
+
+
+def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
+    in_model = exp.Not(this=exp.Is(this=_col(KEY, "m"), expression=exp.Null()))
+    not_in_model = exp.Is(this=_col(KEY, "m"), expression=exp.Null())
+    hash_changed = exp.NullSafeNEQ(this=_col("fields_hash", "s"), expression=_col(HASH, "m"))
+    under_max = exp.LT(this=_col("attempts", "s"), expression=exp.Literal.number(spec.max_attempts))
+    unseen = exp.or_(exp.Is(this=_col("record_key", "s"), expression=exp.Null()), _status_is("removed"))
+
+    case = exp.Case().when(exp.and_(in_model, unseen), _str("add"))
+    if full_resync:
+        case = case.when(in_model, _str("resync"))
+    else:
+        if spec.mode is not Mode.INSERT:  # insert never sends a created record again
+            case = case.when(exp.and_(in_model, _status_is("synced"), hash_changed), _str("change"))
+        case = case.when(
+            exp.and_(in_model, _status_is("failed"), exp.Paren(this=exp.or_(under_max, hash_changed.copy()))),
+            _str("retry"),
+        )
+        case = case.when(exp.and_(in_model, _status_is("rejected"), hash_changed.copy()), _str("change"))
+    if spec.mode.removes:
+        removable = exp.or_(
+            _status_is("synced"),
+            exp.and_(_status_is("failed"), under_max.copy()),
+            # a rejected *remove* leaves fields_hash NULL: do not ask again
+            exp.and_(_status_is("rejected"), exp.Not(this=exp.Is(this=_col("fields_hash", "s"), expression=exp.Null()))),
+        )
+        case = case.when(
+            exp.and_(not_in_model, exp.Not(this=exp.Is(this=_col("first_synced_at", "s"), expression=exp.Null())),
+                     exp.Paren(this=removable)),
+            _str("remove"),
+        )
+    return case
+
+
+def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] | None = None) -> exp.Select:
+    """The plan as a sqlglot tree (render with `.sql(dialect)` or `render_plan`)."""
+    columns = columns or model_columns_of(spec)
+    n = len(spec.sent_fields())
+    fcols = [field_column(i) for i in range(n)]
+
+    hashed = exp.select(_col(KEY), *[_col(c) for c in fcols],
+                        exp.alias_(exp.MD5(this=_canonical(spec)), HASH, quoted=True)).from_("mapped_rows")
+    state = (
+        exp.select(*[_col(c) for c in ["record_key", *STATE_COLUMNS.values()]])
+        .from_(exp.table_(STATE_TABLE, db=STATE_SCHEMA, quoted=True))
+        .where(exp.EQ(this=_col("sync"), expression=_str(spec.name)))
+    )
+    send_op = spec.mode.send_operation.value
+    remove_op = spec.mode.remove_operation
+    action = _action_case(spec, full_resync)
+    operation = exp.Case().when(exp.EQ(this=_col(ACTION), expression=_str("remove")),
+                                _str(remove_op.value) if remove_op else exp.Null()).else_(_str(send_op))
+    joined = exp.select(
+        exp.alias_(action, ACTION, quoted=True),
+        exp.alias_(exp.Coalesce(this=_col(KEY, "m"), expressions=[_col("record_key", "s")]), KEY, quoted=True),
+        exp.alias_(_col(HASH, "m"), HASH, quoted=True),
+        *[exp.alias_(_col(c, "m"), c, quoted=True) for c in fcols],
+        *[exp.alias_(_col(src, "s"), out, quoted=True) for out, src in STATE_COLUMNS.items()],
+    ).from_(exp.table_("hashed_rows", alias=exp.to_identifier("m", quoted=True))).join(
+        exp.table_("state_rows", alias=exp.to_identifier("s", quoted=True)),
+        on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "s")),
+        join_type="FULL OUTER",
+    )
+    final = (
+        exp.select(exp.alias_(operation, OPERATION, quoted=True), exp.Star())
+        .from_("joined_rows")
+        .where(exp.Not(this=exp.Is(this=_col(ACTION), expression=exp.Null())))
+        .with_("mapped_rows", as_=_mapped(spec, columns))
+        .with_("hashed_rows", as_=hashed)
+        .with_("state_rows", as_=state)
+        .with_("joined_rows", as_=joined)
+    )
+    return final
+
+
+def model_summary_query(spec: SyncSpec, *, columns: list[str] | None = None) -> exp.Select:
+    """Rows the sync reads, and distinct keys among them (duplicates make a plan ambiguous)."""
+    columns = columns or model_columns_of(spec)
+    return (
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "model_rows"),
+                   exp.alias_(exp.Count(this=exp.Distinct(expressions=[_col(KEY)])), "distinct_keys"))
+        .from_("mapped_rows")
+        .with_("mapped_rows", as_=_mapped(spec, columns))
+    )
+
+
+def render_plan(spec: SyncSpec, dialect: str = DIALECT, *, full_resync: bool = False,
+                columns: list[str] | None = None) -> str:
+    return plan_query(spec, full_resync=full_resync, columns=columns).sql(dialect=dialect, pretty=True)

@@ -1,0 +1,314 @@
+"""What a sync is, read from the dbt manifest's exposures, and validated before anything runs.
+
+A sync is declared in dbt yml as an exposure whose `config.meta` has an `outflow` block.
+Every SQL fragment (each `fields` value, `where`, implicitly `primary_key`/`match_on`)
+must be ONE scalar expression over the model's columns: it is parsed with sqlglot
+(DuckDB dialect) and walked against an allowlist of node types, so a statement
+separator, subquery, DDL/DML, aggregate, window, unknown column or unknown function
+is refused with a message that names the sync, the key and what to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from destinations.base import Operation
+
+DIALECT = "duckdb"
+
+
+class Mode(str, enum.Enum):
+    UPSERT = "upsert"
+    UPDATE = "update"
+    INSERT = "insert"
+    MIRROR = "mirror"
+    MEMBERSHIP = "membership"
+
+    @property
+    def removes(self) -> bool:
+        """Only mirror and membership syncs ever take anything away in the tool."""
+        return self in (Mode.MIRROR, Mode.MEMBERSHIP)
+
+    @property
+    def send_operation(self) -> Operation:
+        return {
+            Mode.UPSERT: Operation.UPSERT,
+            Mode.UPDATE: Operation.UPDATE,
+            Mode.INSERT: Operation.INSERT,
+            Mode.MIRROR: Operation.UPSERT,
+            Mode.MEMBERSHIP: Operation.ADD_MEMBER,
+        }[self]
+
+    @property
+    def remove_operation(self) -> Operation | None:
+        return {Mode.MIRROR: Operation.DELETE, Mode.MEMBERSHIP: Operation.REMOVE_MEMBER}.get(self)
+
+
+class Guardrails(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Refuse a run whose removals exceed this share of the records this sync has in the tool.
+    max_remove_share: float = Field(0.2, ge=0.0, le=1.0)
+    # An empty model is refused unless this says emptiness is legitimate.
+    allow_empty_model: bool = False
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cron: str | None = None
+    on_upstream_change: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_has_five_fields(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError(f"cron {v!r} must have five fields (minute hour day month weekday)")
+        return v
+
+
+class SyncSpec(BaseModel):
+    """One validated sync. `model_schema`/`model_table` name the relation the plan reads
+    (no database part: the DuckDB catalog name follows the file name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    model: str
+    model_schema: str = "main"
+    model_table: str
+    destination: str
+    object: str
+    mode: Mode
+    primary_key: str
+    match_on: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default_factory=dict)
+    where: str | None = None
+    trigger: Trigger = Field(default_factory=Trigger)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    max_attempts: int = Field(5, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    owner: str | None = None
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> SyncSpec:
+        if not self.fields and not self.match_on and self.mode is not Mode.MEMBERSHIP:
+            raise ValueError("`fields` is empty: map at least one destination field to a model expression")
+        clash = set(self.fields) & set(self.match_on)
+        if clash:
+            raise ValueError(f"destination field(s) {sorted(clash)} appear in both `fields` and `match_on`: keep one")
+        return self
+
+    def sent_fields(self) -> dict[str, str]:
+        """Destination field -> SQL expression, in a stable order: match keys then fields.
+        The hash covers exactly these (and nothing else of the model)."""
+        return {**self.match_on, **self.fields}
+
+
+@dataclass(frozen=True)
+class SyncSpecError:
+    sync: str
+    key: str  # e.g. "fields.lead_score", "where", "mode"
+    message: str
+
+    def __str__(self) -> str:
+        return f"sync {self.sync!r}, {self.key}: {self.message}"
+
+
+# ---------------------------------------------------------------- SQL fragments
+
+# Node types a scalar expression may contain. Anything else is refused; unknown
+# functions parse as exp.Anonymous and are refused with the allowlist in the message.
+_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Var,
+    exp.DataType, exp.DataTypeParam, exp.Interval,
+    # operators
+    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.DPipe,
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+    exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
+    exp.Case, exp.If, exp.Cast, exp.TryCast,
+    # string
+    exp.Lower, exp.Upper, exp.Trim, exp.Concat, exp.ConcatWs, exp.Length, exp.Substring,
+    exp.Replace, exp.Left, exp.Right, exp.SplitPart, exp.StartsWith, exp.Contains, exp.RegexpLike,
+    exp.RegexpReplace, exp.RegexpExtract,
+    # null handling, numbers
+    exp.Coalesce, exp.Nullif, exp.Greatest, exp.Least, exp.Round, exp.Abs, exp.Floor, exp.Ceil,
+    # dates
+    exp.CurrentDate, exp.CurrentTimestamp, exp.DateTrunc, exp.TimestampTrunc, exp.DateAdd,
+    exp.DateSub, exp.DateDiff, exp.Extract, exp.Year, exp.Month, exp.Day, exp.TimeToStr, exp.ToChar,
+    exp.StrToDate, exp.StrToTime, exp.Date, exp.TsOrDsToDate,
+)
+ALLOWED_FUNCTIONS = (
+    "lower, upper, trim, concat, concat_ws, length, substring, replace, left, right, split_part, "
+    "starts_with, contains, regexp_matches, regexp_replace, regexp_extract, coalesce, nullif, "
+    "greatest, least, round, abs, floor, ceil, cast, try_cast, case/when, if, current_date, "
+    "current_timestamp, date_trunc, date_add, date_sub, date_diff, extract, year, month, day, "
+    "strftime, strptime"
+)
+
+
+class FragmentError(ValueError):
+    pass
+
+
+def parse_fragment(sql: str, columns: list[str]) -> exp.Expression:
+    """Parse one user SQL fragment and check it is a scalar expression over `columns`.
+
+    Returns the parsed expression (column names as written); raises FragmentError
+    with a message that says what to fix.
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise FragmentError("is empty: write a SQL expression over the model's columns")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except ParseError as e:
+        first = e.errors[0]["description"] if e.errors else str(e)
+        raise FragmentError(f"is not valid SQL ({first}): {sql!r}") from None
+    if len(statements) != 1:
+        raise FragmentError(f"must be one expression, not {len(statements)} statements (remove the ';')")
+    tree = statements[0]
+    known = {c.lower(): c for c in columns}
+    for node in tree.walk():
+        if isinstance(node, (exp.Subquery, exp.Query)):
+            raise FragmentError("must not contain a subquery or SELECT: use the model's columns directly")
+        if isinstance(node, (exp.DDL, exp.DML, exp.Command, exp.Drop, exp.Create, exp.Insert,
+                             exp.Update, exp.Delete, exp.Merge, exp.Alter, exp.TruncateTable)):
+            raise FragmentError(f"must not be a statement ({type(node).__name__.upper()}): write an expression")
+        if isinstance(node, exp.Window):
+            raise FragmentError("must not use a window function (OVER ...): a field is computed per row")
+        if isinstance(node, exp.AggFunc):
+            raise FragmentError(
+                f"must not use the aggregate {node.sql(DIALECT)!r}: a field is computed per row; "
+                "aggregate in a dbt model instead")
+        if isinstance(node, exp.Star):
+            raise FragmentError("must not use '*': name the column")
+        if isinstance(node, exp.Alias):
+            raise FragmentError("must not alias (AS ...): the destination field name is the key")
+        if isinstance(node, exp.Anonymous):
+            raise FragmentError(f"uses unknown function {node.name}(): allowed are {ALLOWED_FUNCTIONS}")
+        if isinstance(node, exp.Column):
+            if node.table:
+                raise FragmentError(f"column {node.sql(DIALECT)} must not be qualified: write {node.name}")
+            if node.name.lower() not in known:
+                hint = difflib.get_close_matches(node.name.lower(), list(known), n=1)
+                fix = f" (did you mean {known[hint[0]]}?)" if hint else ""
+                raise FragmentError(
+                    f"unknown column {node.name!r}{fix}; a string literal needs single quotes"
+                )
+            continue
+        if isinstance(node, exp.In) and node.args.get("query"):
+            raise FragmentError("must not contain a subquery (IN (SELECT ...)): list values instead")
+        if not isinstance(node, _ALLOWED_NODES):
+            if isinstance(node, exp.Func):
+                raise FragmentError(
+                    f"uses function {node.sql_name().lower()}(), which is not allowed: allowed are {ALLOWED_FUNCTIONS}")
+            raise FragmentError(f"uses {type(node).__name__} ({node.sql(DIALECT)!r}), which is not a scalar expression")
+    return tree
+
+
+# ---------------------------------------------------------------- manifest
+
+def _outflow_block(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    # dbt 1.11 writes exposure meta under config.meta and mirrors it in meta.
+    for meta in ((node.get("config") or {}).get("meta") or {}, node.get("meta") or {}):
+        if isinstance(meta, Mapping) and "outflow" in meta:
+            return meta["outflow"]
+    return None
+
+
+def _pydantic_errors(name: str, e: ValidationError) -> list[SyncSpecError]:
+    out = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "outflow"
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a known key (check the spelling)"
+        elif err["type"] == "enum":
+            msg = f"{err.get('input')!r} is not one of upsert, update, insert, mirror, membership"
+        out.append(SyncSpecError(name, loc, msg))
+    return out
+
+
+def load_sync(
+    exposure: Mapping[str, Any], manifest: Mapping[str, Any], model_columns: Callable[[str], list[str] | None]
+) -> SyncSpec | list[SyncSpecError]:
+    name = str(exposure.get("name", "?"))
+    block = _outflow_block(exposure)
+    if not isinstance(block, Mapping):
+        return [SyncSpecError(name, "outflow", "must be a mapping of sync settings")]
+    nodes = [n for n in (exposure.get("depends_on") or {}).get("nodes", []) if n.startswith(("model.", "seed.", "snapshot."))]
+    if len(nodes) != 1:
+        return [SyncSpecError(name, "depends_on",
+                              f"must ref exactly one model (found {len(nodes)}): a sync reads one model")]
+    node = (manifest.get("nodes") or {}).get(nodes[0]) or {}
+    model = node.get("name") or nodes[0].split(".")[-1]
+    raw = {
+        **dict(block),
+        "name": name,
+        "model": model,
+        "model_schema": node.get("schema") or "main",
+        "model_table": node.get("alias") or model,
+        "owner": (exposure.get("owner") or {}).get("name"),
+    }
+    # Exposure-level names win over anything the block claims.
+    try:
+        spec = SyncSpec.model_validate(raw)
+    except ValidationError as e:
+        return _pydantic_errors(name, e)
+
+    columns = model_columns(model)
+    if not columns:
+        return [SyncSpecError(name, "depends_on",
+                              f"model {model!r} has no known columns: build it (dbt build -s {model}) first")]
+    errors: list[SyncSpecError] = []
+    lowered = {c.lower() for c in columns}
+    if spec.primary_key.lower() not in lowered:
+        errors.append(SyncSpecError(name, "primary_key",
+                                    f"{spec.primary_key!r} is not a column of {model}: pick one of {sorted(columns)}"))
+    for dest, col in spec.match_on.items():
+        if col.lower() not in lowered:
+            errors.append(SyncSpecError(name, f"match_on.{dest}",
+                                        f"{col!r} is not a column of {model}: match keys are plain model columns"))
+    for dest, sql in spec.fields.items():
+        try:
+            parse_fragment(sql, columns)
+        except FragmentError as e:
+            errors.append(SyncSpecError(name, f"fields.{dest}", str(e)))
+    if spec.where is not None:
+        try:
+            parse_fragment(spec.where, columns)
+        except FragmentError as e:
+            errors.append(SyncSpecError(name, "where", str(e)))
+    return errors or spec
+
+
+def load_syncs(
+    manifest: Mapping[str, Any], model_columns: Callable[[str], list[str] | None]
+) -> tuple[list[SyncSpec], list[SyncSpecError]]:
+    """Every exposure with an `outflow` block, validated. A broken sync yields errors and
+    is left out; the others load."""
+    specs: list[SyncSpec] = []
+    errors: list[SyncSpecError] = []
+    seen: set[str] = set()
+    for _, exposure in sorted((manifest.get("exposures") or {}).items()):
+        if _outflow_block(exposure) is None:
+            continue
+        result = load_sync(exposure, manifest, model_columns)
+        if isinstance(result, SyncSpec):
+            if result.name in seen:
+                errors.append(SyncSpecError(result.name, "name", "is declared twice: sync names must be unique"))
+                continue
+            seen.add(result.name)
+            specs.append(result)
+        else:
+            errors.extend(result)
+    return specs, errors

@@ -1,0 +1,176 @@
+"""Sync state in the warehouse (schema `outflow`) and the per-batch commit.
+
+Tables (DuckDB types; timestamps are UTC without zone):
+
+outflow.sync_state      one row per (sync, record_key): where that record stands in the tool.
+    status: synced | failed | rejected | removed
+    fields_hash: hash of the mapped fields last sent (synced: last acknowledged; failed/
+      rejected: last attempted; NULL after a remove or a rejected remove)
+    first_synced_at: first acknowledged write of the record's current life in the tool;
+      set => this sync put it there, so a mirror/membership sync may take it away.
+      Cleared when a remove is acknowledged.
+outflow.sync_runs       one row per run; counts per operation as JSON text (VARCHAR, so no
+    extension is needed) plus totals and per-action counts as plain columns for SQL.
+outflow.sync_changelog  one row per record operation sent: keys, hashes, ids, status and
+    error reason. Never field values (no PII).
+
+A record advances to synced only on an OK result, inside the transaction that commits
+its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+SCHEMA = "outflow"
+
+DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_state (
+        sync VARCHAR NOT NULL,
+        record_key VARCHAR NOT NULL,
+        fields_hash VARCHAR,
+        destination_id VARCHAR,
+        status VARCHAR NOT NULL CHECK (status IN ('synced', 'failed', 'rejected', 'removed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        first_synced_at TIMESTAMP,
+        last_synced_at TIMESTAMP,
+        last_attempt_at TIMESTAMP,
+        last_operation VARCHAR,
+        run_id VARCHAR,
+        idempotency_key VARCHAR,
+        PRIMARY KEY (sync, record_key)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_runs (
+        run_id VARCHAR PRIMARY KEY,
+        sync VARCHAR NOT NULL,
+        destination VARCHAR,
+        mode VARCHAR,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        status VARCHAR NOT NULL CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'refused', 'dry_run')),
+        dry_run BOOLEAN NOT NULL DEFAULT false,
+        full_resync BOOLEAN NOT NULL DEFAULT false,
+        forced BOOLEAN NOT NULL DEFAULT false,
+        model_rows BIGINT,
+        in_destination BIGINT,
+        adds BIGINT, changes BIGINT, retries BIGINT, removes BIGINT, resyncs BIGINT,
+        planned_total BIGINT, succeeded_total BIGINT, failed_total BIGINT, rejected_total BIGINT,
+        planned VARCHAR, succeeded VARCHAR, failed VARCHAR, rejected VARCHAR,
+        duration_seconds DOUBLE,
+        records_per_second DOUBLE,
+        error VARCHAR
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_changelog (
+        run_id VARCHAR NOT NULL,
+        sync VARCHAR NOT NULL,
+        record_key VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        operation VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        fields_hash VARCHAR,
+        destination_id VARCHAR,
+        idempotency_key VARCHAR,
+        error VARCHAR,
+        "at" TIMESTAMP NOT NULL
+    )""",
+]
+
+STATE_ARROW = pa.schema([
+    ("sync", pa.string()), ("record_key", pa.string()), ("fields_hash", pa.string()),
+    ("destination_id", pa.string()), ("status", pa.string()), ("attempts", pa.int32()),
+    ("last_error", pa.string()), ("first_synced_at", pa.timestamp("us")), ("last_synced_at", pa.timestamp("us")),
+    ("last_attempt_at", pa.timestamp("us")), ("last_operation", pa.string()), ("run_id", pa.string()),
+    ("idempotency_key", pa.string()),
+])
+CHANGELOG_ARROW = pa.schema([
+    ("run_id", pa.string()), ("sync", pa.string()), ("record_key", pa.string()), ("action", pa.string()),
+    ("operation", pa.string()), ("status", pa.string()), ("fields_hash", pa.string()),
+    ("destination_id", pa.string()), ("idempotency_key", pa.string()), ("error", pa.string()),
+    ("at", pa.timestamp("us")),
+])
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def redact(text: str | None, limit: int = 500) -> str | None:
+    """Destinations promise errors without PII; this is the belt to their braces."""
+    if text is None:
+        return None
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text)))[:limit]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+def mark_interrupted_runs(con: duckdb.DuckDBPyConnection, sync: str) -> int:
+    """A run still 'running' when a new one starts died without finishing (killed):
+    say so. DuckDB's single writer lock means it cannot still be running."""
+    n = con.execute(
+        f"UPDATE {SCHEMA}.sync_runs SET status = 'failed', finished_at = ?, "
+        "error = coalesce(error, 'interrupted: the process ended before the run finished') "
+        "WHERE sync = ? AND status = 'running' RETURNING run_id",
+        [utcnow(), sync],
+    ).fetchall()
+    return len(n)
+
+
+def insert_run(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    cols = list(row)
+    con.execute(
+        f"INSERT INTO {SCHEMA}.sync_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        [_json(v) for v in row.values()],
+    )
+
+
+def update_run(con: duckdb.DuckDBPyConnection, run_id: str, values: dict) -> None:
+    sets = ", ".join(f"{k} = ?" for k in values)
+    con.execute(f"UPDATE {SCHEMA}.sync_runs SET {sets} WHERE run_id = ?", [*(_json(v) for v in values.values()), run_id])
+
+
+def _json(v):
+    return json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+
+
+def commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    state_rows: Iterable[dict],
+    changelog_rows: Iterable[dict],
+    run_id: str,
+    run_progress: dict,
+) -> None:
+    """One transaction: the batch's new state rows, its changelog rows and the run's
+    running totals. Either all of it lands or none (then the batch is re-sent)."""
+    state = pa.Table.from_pylist(list(state_rows), schema=STATE_ARROW)
+    log = pa.Table.from_pylist(list(changelog_rows), schema=CHANGELOG_ARROW)
+    state_cols = ", ".join(STATE_ARROW.names)
+    log_cols = ", ".join(f'"{c}"' for c in CHANGELOG_ARROW.names)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_outflow_batch_state", state)
+        con.register("_outflow_batch_log", log)
+        con.execute(f"INSERT OR REPLACE INTO {SCHEMA}.sync_state ({state_cols}) "
+                    f"SELECT {state_cols} FROM _outflow_batch_state")
+        con.execute(f"INSERT INTO {SCHEMA}.sync_changelog ({log_cols}) SELECT {log_cols} FROM _outflow_batch_log")
+        update_run(con, run_id, run_progress)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_outflow_batch_state")
+        con.unregister("_outflow_batch_log")
