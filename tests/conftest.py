@@ -18,9 +18,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-# Small enough for the 10-minute budget, big enough for Splink to train and for
-# every segment to have members.
-SESSION_PROFILES = 3000
+# Small enough for the 10-minute budget; big enough for Splink to train, for
+# every segment to have members, and for rare key collisions to show up.
+SESSION_PROFILES = 10_000
 SESSION_SEED = 7
 SESSION_START_DATE = "2026-01-01"
 
