@@ -27,7 +27,7 @@ with contacts as (
     where='email is not null and email_is_valid') }},
 
 {{ survivor_cte('best_phone', 'contacts', ['phone_e164'],
-    order_by='updated_at desc nulls last, source_rank',
+    order_by='phone_is_valid desc, updated_at desc nulls last, source_rank',
     where='phone_e164 is not null') }},
 
 {{ survivor_cte('best_name', 'contacts', ['first_name', 'last_name'],
