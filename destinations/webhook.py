@@ -1,0 +1,186 @@
+"""Webhook destination: POSTs signed JSON batches and maps the per-record answers.
+
+Wire format (both sides agree; see destinations/sandbox/webhook_receiver.py):
+  POST {url}
+  X-Outflow-Timestamp: <unix seconds>
+  X-Outflow-Signature: v1=<hex hmac_sha256(secret, f"{ts}.{body}")>
+  {"sync", "target", "operation", "records": [{"key", "fields", "destination_id", "idempotency_key"}]}
+  200 -> {"results": [{"key", "status": "ok"|"rejected"|"retryable", "id", "error"}]}
+  401 signature refused; 413 batch too large; 429 throttled (Retry-After); 5xx server error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from destinations.base import (
+    Batch,
+    Capabilities,
+    DestinationError,
+    Operation,
+    Record,
+    RecordResult,
+    ResultStatus,
+    check_results,
+)
+from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+
+_STATUSES = {s.value: s for s in ResultStatus}
+
+
+def signature_headers(secret: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
+    ts = int(time.time() if now is None else now)
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Outflow-Timestamp": str(ts), "X-Outflow-Signature": f"v1={mac}"}
+
+
+class WebhookDestination:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        name: str = "webhook",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_batch_size: int = 500,
+        requests_per_second: float | None = None,
+        burst: int = 1,
+        max_concurrency: int = 4,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        retry_after_cap: float = 60.0,
+        secret_env: str | None = None,
+    ):
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {name}: url must start with http:// or https://")
+        if not secret:
+            raise ValueError(f"webhook {name}: secret is empty")
+        if max_batch_size < 1 or max_concurrency < 1:
+            raise ValueError(f"webhook {name}: max_batch_size and max_concurrency must be >= 1")
+        self.name = name
+        self.url = url
+        self._secret = secret
+        self._secret_hint = f" (secret from env {secret_env})" if secret_env else ""
+        self.capabilities = Capabilities(
+            operations=frozenset(Operation),
+            max_batch_size=max_batch_size,
+            max_requests_per_second=requests_per_second,
+            max_concurrency=max_concurrency,
+        )
+        limiter = RateLimiter(requests_per_second, burst) if requests_per_second else None
+        self.client = HttpClient(
+            name=f"webhook {name}",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            retry_after_cap=retry_after_cap,
+            rate_limiter=limiter,
+            secrets=[secret],
+            pool_size=max(10, max_concurrency),
+        )
+
+    def write(self, batch: Batch) -> list[RecordResult]:
+        records = list(batch.records)
+        results: list[RecordResult] = []
+        size = self.capabilities.max_batch_size
+        for start in range(0, len(records), size):  # the engine batches at size; be safe anyway
+            chunk = records[start : start + size]
+            results += split_batch_retry(chunk, lambda part: self._send(batch, part), redactor=self.client.redact)
+        return check_results(batch, results)
+
+    def _send(self, batch: Batch, records: Sequence[Record]) -> list[RecordResult]:
+        payload = {
+            "sync": batch.sync,
+            "target": batch.target,
+            "operation": batch.operation.value,
+            "records": [
+                {
+                    "key": r.key,
+                    "fields": dict(r.fields),
+                    "destination_id": r.destination_id,
+                    "idempotency_key": r.idempotency_key,
+                }
+                for r in records
+            ],
+        }
+        # Every operation is safe to repeat on the receiver except an insert without
+        # an idempotency key (it could create twice).
+        safe = batch.operation is not Operation.INSERT or all(r.idempotency_key for r in records)
+        resp = self.client.request(
+            "POST",
+            self.url,
+            json=payload,
+            headers_fn=lambda body: signature_headers(self._secret, body),
+            idempotent=safe,
+        )
+        status = resp.status_code
+        what = f"webhook {self.name}: {batch.sync}/{batch.operation.value}"
+        if status == 200:
+            try:
+                body = resp.json()
+            except ValueError:
+                raise DestinationError(f"{what}: 200 response body is not JSON", retryable=True) from None
+            return check_results(
+                Batch(batch.sync, batch.target, batch.operation, tuple(records)),
+                _parse_results(body, what, self.client.redact),
+            )
+        code = _error_code(resp)
+        if status in (401, 403):
+            raise DestinationError(
+                f"{what}: HTTP {status} {code}: the receiver refused our signature; check the "
+                f"secret{self._secret_hint} matches the receiver's and the clock is right",
+                retryable=False,
+            )
+        if status in (400, 413, 422):
+            # Maybe only some records are at fault (or the batch is too big): bisect.
+            raise BatchRefused(f"{what}: HTTP {status} {code}", status=status, reason=code or f"http_{status}")
+        raise DestinationError(
+            f"{what}: HTTP {status} {code}: unexpected answer; check the url", retryable=False
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _error_code(resp: Any) -> str:
+    """The receiver's error code, if it sent the error shape; never the body itself."""
+    try:
+        err = resp.json().get("error")
+        code = err.get("code") if isinstance(err, Mapping) else None
+    except (ValueError, AttributeError):
+        return ""
+    return code if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64 else ""
+
+
+def _parse_results(body: Any, what: str, redactor: Any) -> list[RecordResult]:
+    if not isinstance(body, Mapping) or not isinstance(body.get("results"), list):
+        raise DestinationError(f"{what}: 200 response has no 'results' list", retryable=True)
+    out = []
+    for i, item in enumerate(body["results"]):
+        if not isinstance(item, Mapping):
+            raise DestinationError(f"{what}: results[{i}] is not an object", retryable=True)
+        key, status = item.get("key"), item.get("status")
+        if not isinstance(key, str):
+            raise DestinationError(f"{what}: results[{i}].key is missing or not a string", retryable=True)
+        if status not in _STATUSES:
+            raise DestinationError(
+                f"{what}: results[{i}].status is not one of ok, rejected, retryable", retryable=True
+            )
+        rid, error = item.get("id"), item.get("error")
+        out.append(
+            RecordResult(
+                key=key,
+                status=_STATUSES[status],
+                destination_id=str(rid) if rid is not None else None,
+                error=redactor(str(error)[:200]) if error is not None and _STATUSES[status] is not ResultStatus.OK else None,
+            )
+        )
+    return out
