@@ -140,6 +140,7 @@ def run_sync(
     report = RunReport(sync=spec.name, run_id=run_id, status="running", dry_run=dry_run,
                        full_resync=full_resync, forced=force)
     con = duckdb.connect(str(warehouse_path))
+    writer = None
     try:
         st.ensure_tables(con)
         st.mark_interrupted_runs(con, spec.name)
@@ -161,19 +162,23 @@ def run_sync(
             st.insert_run(con, run_row)
             return report
         st.insert_run(con, run_row)
+        writer = con.cursor()  # the one connection that writes state; `con` streams the plan
         try:
-            _apply(con, spec, destination, report, progress)
+            _apply(con, writer, spec, destination, report, progress)
         except BaseException as e:
             report.status = "failed"
             report.error = report.error or st.redact(f"{type(e).__name__}: {e}")
-            _finish(con, report, started)
+            _finish(writer, report, started)
             raise
         if report.status == "running":
             bad = sum(report.failed.values()) + sum(report.rejected.values())
             report.status = "partial" if bad else "succeeded"
-        _finish(con, report, started)
+        _finish(writer, report, started)
         return report
     finally:
+        # Close both, so a caller holding this traceback does not keep the file open.
+        if writer is not None:
+            writer.close()
         con.close()
 
 
@@ -195,11 +200,12 @@ def _progress(report: RunReport) -> dict:
 
 
 def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size: int) -> None:
-    report.model_rows, distinct = con.execute(model_summary_query(spec).sql("duckdb")).fetchone()
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    report.model_rows, distinct = con.execute(model_summary_query(spec, catalog=catalog).sql("duckdb")).fetchone()
     if distinct != report.model_rows:
         report.error = (f"{report.model_rows - distinct} duplicate primary key value(s) in {spec.model}."
                         f"{spec.primary_key}: a sync needs one row per key")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {render_plan(spec, 'duckdb', full_resync=full_resync)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {render_plan(spec, 'duckdb', full_resync=full_resync, catalog=catalog)}")
     for action, op, n in con.execute(
         f'SELECT "{ACTION}", "{OPERATION}", count(*) FROM {PLAN_TABLE} GROUP BY ALL'
     ).fetchall():
@@ -210,7 +216,7 @@ def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size
             f'SELECT "{KEY}" FROM {PLAN_TABLE} WHERE "{OPERATION}" = ? ORDER BY "{KEY}" LIMIT ?', [op, sample_size]
         ).fetchall()]
     report.in_destination = con.execute(
-        f"SELECT count(*) FROM {st.SCHEMA}.sync_state WHERE sync = ? AND first_synced_at IS NOT NULL "
+        f"SELECT count(*) FROM {st.table(con, 'sync_state')} WHERE sync = ? AND first_synced_at IS NOT NULL "
         "AND status <> 'removed'", [spec.name]).fetchone()[0]
 
 
@@ -235,14 +241,13 @@ def _guardrails(spec: SyncSpec, report: RunReport, force: bool) -> str | None:
     return None
 
 
-def _apply(con, spec: SyncSpec, destination: Destination, report: RunReport,
+def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunReport,
            progress: Callable[[int, int], None] | None) -> None:
     caps = destination.capabilities
     size = max(1, min(spec.batch_size or caps.max_batch_size, caps.max_batch_size))
     workers = max(1, caps.max_concurrency)
     names = list(spec.sent_fields())
     total = report.planned_total
-    writer = con.cursor()  # the one connection that writes state; `con` streams the plan
     for op in spec.mode.send_operation, spec.mode.remove_operation:
         if op is not None and op not in caps.operations:
             raise DestinationError(f"{spec.name}: destination {destination.name!r} does not support {op.value}",
@@ -324,5 +329,6 @@ def _apply(con, spec: SyncSpec, destination: Destination, report: RunReport,
         finally:
             while inflight:
                 collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
+            reader.close()
     if abort:
         raise abort

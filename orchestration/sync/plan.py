@@ -93,12 +93,12 @@ def python_hash(spec: SyncSpec, values: list[object]) -> str:
     return hashlib.md5(s.encode()).hexdigest()
 
 
-def _mapped(spec: SyncSpec, columns: list[str]) -> exp.Select:
+def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None) -> exp.Select:
     """Model rows: the key, each sent field as f_i (the user's expression embedded)."""
     sel = exp.select(exp.alias_(_varchar(exp.column(spec.primary_key)), KEY, quoted=True))
     for i, sql in enumerate(spec.sent_fields().values()):
         sel = sel.select(exp.alias_(parse_fragment(sql, columns), field_column(i), quoted=True), copy=False)
-    sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, quoted=True), copy=False)
+    sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, catalog=catalog, quoted=True), copy=False)
     cond: exp.Expression = exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null()))
     if spec.where:
         cond = exp.and_(exp.Paren(this=parse_fragment(spec.where, columns)), cond)
@@ -154,8 +154,11 @@ def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
     return case
 
 
-def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] | None = None) -> exp.Select:
-    """The plan as a sqlglot tree (render with `.sql(dialect)` or `render_plan`)."""
+def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] | None = None,
+               catalog: str | None = None) -> exp.Select:
+    """The plan as a sqlglot tree (render with `.sql(dialect)` or `render_plan`).
+    `catalog` qualifies the model and state tables (DuckDB: the file's catalog, as
+    `outflow.sync_state` is ambiguous in a file named outflow.duckdb)."""
     columns = columns or model_columns_of(spec)
     n = len(spec.sent_fields())
     fcols = [field_column(i) for i in range(n)]
@@ -164,7 +167,7 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
                         exp.alias_(exp.MD5(this=_canonical(spec)), HASH, quoted=True)).from_("mapped_rows")
     state = (
         exp.select(*[_col(c) for c in ["record_key", *STATE_COLUMNS.values()]])
-        .from_(exp.table_(STATE_TABLE, db=STATE_SCHEMA, quoted=True))
+        .from_(exp.table_(STATE_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True))
         .where(exp.EQ(this=_col("sync"), expression=_str(spec.name)))
     )
     send_op = spec.mode.send_operation.value
@@ -187,7 +190,7 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
         exp.select(exp.alias_(operation, OPERATION, quoted=True), exp.Star())
         .from_("joined_rows")
         .where(exp.Not(this=exp.Is(this=_col(ACTION), expression=exp.Null())))
-        .with_("mapped_rows", as_=_mapped(spec, columns))
+        .with_("mapped_rows", as_=_mapped(spec, columns, catalog))
         .with_("hashed_rows", as_=hashed)
         .with_("state_rows", as_=state)
         .with_("joined_rows", as_=joined)
@@ -195,17 +198,18 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
     return final
 
 
-def model_summary_query(spec: SyncSpec, *, columns: list[str] | None = None) -> exp.Select:
+def model_summary_query(spec: SyncSpec, *, columns: list[str] | None = None,
+                        catalog: str | None = None) -> exp.Select:
     """Rows the sync reads, and distinct keys among them (duplicates make a plan ambiguous)."""
     columns = columns or model_columns_of(spec)
     return (
         exp.select(exp.alias_(exp.Count(this=exp.Star()), "model_rows"),
                    exp.alias_(exp.Count(this=exp.Distinct(expressions=[_col(KEY)])), "distinct_keys"))
         .from_("mapped_rows")
-        .with_("mapped_rows", as_=_mapped(spec, columns))
+        .with_("mapped_rows", as_=_mapped(spec, columns, catalog))
     )
 
 
 def render_plan(spec: SyncSpec, dialect: str = DIALECT, *, full_resync: bool = False,
-                columns: list[str] | None = None) -> str:
-    return plan_query(spec, full_resync=full_resync, columns=columns).sql(dialect=dialect, pretty=True)
+                columns: list[str] | None = None, catalog: str | None = None) -> str:
+    return plan_query(spec, full_resync=full_resync, columns=columns, catalog=catalog).sql(dialect=dialect, pretty=True)

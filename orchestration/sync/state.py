@@ -108,20 +108,28 @@ def redact(text: str | None, limit: int = 500) -> str | None:
     return _PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text)))[:limit]
 
 
+def table(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """`"<catalog>".outflow.<name>`: DuckDB names the catalog after the file, and the
+    warehouse is usually outflow.duckdb, so a bare `outflow.x` is ambiguous there."""
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    return f'"{catalog}".{SCHEMA}.{name}'
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
     for stmt in DDL:
-        con.execute(stmt)
+        con.execute(stmt.replace(f" {SCHEMA}", f' "{catalog}".{SCHEMA}', 1))
 
 
 def mark_interrupted_runs(con: duckdb.DuckDBPyConnection, sync: str) -> int:
     """A run still 'running' when a new one starts died without finishing (killed):
     say so. DuckDB's single writer lock means it cannot still be running."""
     n = con.execute(
-        f"UPDATE {SCHEMA}.sync_runs SET status = 'failed', finished_at = ?, "
+        f"UPDATE {table(con, 'sync_runs')} SET status = 'failed', finished_at = ?, "
         "error = coalesce(error, 'interrupted: the process ended before the run finished') "
         "WHERE sync = ? AND status = 'running' RETURNING run_id",
         [utcnow(), sync],
@@ -132,14 +140,14 @@ def mark_interrupted_runs(con: duckdb.DuckDBPyConnection, sync: str) -> int:
 def insert_run(con: duckdb.DuckDBPyConnection, row: dict) -> None:
     cols = list(row)
     con.execute(
-        f"INSERT INTO {SCHEMA}.sync_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        f"INSERT INTO {table(con, 'sync_runs')} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
         [_json(v) for v in row.values()],
     )
 
 
 def update_run(con: duckdb.DuckDBPyConnection, run_id: str, values: dict) -> None:
     sets = ", ".join(f"{k} = ?" for k in values)
-    con.execute(f"UPDATE {SCHEMA}.sync_runs SET {sets} WHERE run_id = ?", [*(_json(v) for v in values.values()), run_id])
+    con.execute(f"UPDATE {table(con, 'sync_runs')} SET {sets} WHERE run_id = ?", [*(_json(v) for v in values.values()), run_id])
 
 
 def _json(v):
@@ -163,9 +171,9 @@ def commit_batch(
     try:
         con.register("_outflow_batch_state", state)
         con.register("_outflow_batch_log", log)
-        con.execute(f"INSERT OR REPLACE INTO {SCHEMA}.sync_state ({state_cols}) "
+        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({state_cols}) "
                     f"SELECT {state_cols} FROM _outflow_batch_state")
-        con.execute(f"INSERT INTO {SCHEMA}.sync_changelog ({log_cols}) SELECT {log_cols} FROM _outflow_batch_log")
+        con.execute(f"INSERT INTO {table(con, 'sync_changelog')} ({log_cols}) SELECT {log_cols} FROM _outflow_batch_log")
         update_run(con, run_id, run_progress)
         con.execute("COMMIT")
     except BaseException:
