@@ -11,12 +11,26 @@
   {{ return(adapter.dispatch('phone_is_valid')(e164_col)) }}
 {% endmacro %}
 
+{#- The patterns are read from the seed when the model runs and written into the SQL as
+    literals, one CASE branch per calling code: a regex in a column would be compiled
+    again for every row (10 s for 17k contacts); a literal is compiled once. -#}
 {% macro default__phone_is_valid(e164_col) -%}
-  coalesce((
-    select bool_or(regexp_full_match(substr({{ e164_col }}, 2 + length(_vr.calling_code)), _vr.valid_number_pattern))
-    from {{ ref('phone_regions') }} as _vr
-    where {{ e164_col }} is not null
-      and _vr.valid_number_pattern <> ''
-      and starts_with(substr({{ e164_col }}, 2), _vr.calling_code)
-  ), false)
+  {%- if not execute -%}
+    false
+  {%- else -%}
+    {%- set seed = adapter.get_relation(database=target.database, schema=target.schema, identifier='phone_regions') -%}
+    {%- if seed is none -%}
+      {{ exceptions.raise_compiler_error("phone_is_valid needs the phone_regions seed in " ~ target.schema ~ ": run `dbt seed` (or `dbt build`) first") }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select calling_code, string_agg('(?:' || valid_number_pattern || ')', '|' order by region) "
+        ~ "from " ~ seed ~ " where valid_number_pattern <> '' group by calling_code order by calling_code") -%}
+    case
+    {%- for row in rows %}
+      when starts_with({{ e164_col }}, '+{{ row[0] }}')
+        then regexp_full_match(substr({{ e164_col }}, {{ 2 + row[0] | length }}), '{{ row[1] | replace("'", "''") }}')
+    {%- endfor %}
+      else false
+    end
+  {%- endif -%}
 {%- endmacro %}

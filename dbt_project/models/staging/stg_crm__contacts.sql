@@ -1,4 +1,8 @@
 -- One row per (source_system, contact_id): the latest version by updated_at.
+-- A table, not a view like the other staging models: phone and name normalisation is
+-- the costliest SQL of the project, and identity, attribution and profiles all read it.
+{{ config(materialized='table') }}
+
 with
 
 source as (
