@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from orchestration.sync.plan import (
 from orchestration.sync.spec import SyncSpec
 
 PLAN_TABLE = "outflow_plan"
+MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "512MB")
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # action -> its count column in sync_runs
 ACTIONS = {"add": "adds", "change": "changes", "retry": "retries", "remove": "removes", "resync": "resyncs"}
@@ -77,6 +79,19 @@ class RunReport:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "planned_total": self.planned_total, "sent": self.sent}
+
+
+def model_columns_from_warehouse(warehouse_path: str | Path, schema: str = "main") -> Callable[[str], list[str] | None]:
+    """A `model_columns` callable for `load_syncs`: the built relations' columns, read
+    once (read-only) from the warehouse."""
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        found: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_catalog = current_database() ORDER BY table_name, ordinal_position", [schema]
+        ).fetchall():
+            found.setdefault(table, []).append(column)
+    return found.get
 
 
 def idempotency_key(sync: str, key: str, operation: Operation, *parts: str | None) -> str:
@@ -140,6 +155,9 @@ def run_sync(
     report = RunReport(sync=spec.name, run_id=run_id, status="running", dry_run=dry_run,
                        full_resync=full_resync, forced=force)
     con = duckdb.connect(str(warehouse_path))
+    # The plan table and state index live in DuckDB's buffer pool: a cap makes it spill
+    # to disk instead of letting RSS follow the model size (bench/results/sync.json).
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     writer = None
     try:
         st.ensure_tables(con)
@@ -252,7 +270,9 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         if op is not None and op not in caps.operations:
             raise DestinationError(f"{spec.name}: destination {destination.name!r} does not support {op.value}",
                                    retryable=False)
-    reader = con.sql(f'SELECT * FROM {PLAN_TABLE} ORDER BY "{OPERATION}", "{KEY}"').to_arrow_reader(size)
+    # Unordered on purpose: a sort would hold the whole plan; one buffer per operation
+    # (at most two per mode) batches it instead.
+    reader = con.sql(f'SELECT * FROM {PLAN_TABLE}').to_arrow_reader(size)
     buffers: dict[Operation, list[dict]] = {}
     inflight: dict[cf.Future, tuple[Batch, list[dict]]] = {}
     sent = 0

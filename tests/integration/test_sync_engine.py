@@ -398,3 +398,11 @@ def test_state_runs_and_changelog_hold_no_field_values(wh):
     assert n_log == 250 + 1 + 50  # first run, the retried failure, the removals
     assert "@example.com" not in dump and "Name2" not in dump and "555 0100" not in dump
     assert "<email>" in dump and "<phone>" in dump
+
+
+def test_model_columns_come_from_the_warehouse(wh):
+    from orchestration.sync.apply import model_columns_from_warehouse
+
+    columns = model_columns_from_warehouse(wh)
+    assert columns("people") == ["profile_id", "email", "first_name", "score", "consent"]
+    assert columns("missing") is None
