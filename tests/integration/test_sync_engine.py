@@ -406,3 +406,17 @@ def test_model_columns_come_from_the_warehouse(wh):
     columns = model_columns_from_warehouse(wh)
     assert columns("people") == ["profile_id", "email", "first_name", "score", "consent"]
     assert columns("missing") is None
+
+
+def test_batches_start_within_the_destination_rate_limit(wh):
+    import time as _time
+
+    from destinations.base import Capabilities
+
+    dest = FakeDestination(max_batch_size=25, max_concurrency=4)
+    dest.capabilities = Capabilities(operations=dest.capabilities.operations, max_batch_size=25,
+                                     max_requests_per_second=20, max_concurrency=4)
+    started = _time.monotonic()
+    r = run_sync(spec("upsert"), dest, wh)
+    assert r.succeeded == {"upsert": 250} and dest.writes == 10
+    assert _time.monotonic() - started >= 9 / 20 * 0.95  # 10 batch starts, 50 ms apart
