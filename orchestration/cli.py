@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from orchestration import settings
+from orchestration.cli_sync import UsageError, add_sync_commands
 
 
 class ArgumentError(Exception):
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_generate(sub)
     add_summary(sub)
+    add_sync_commands(sub)
     return parser
 
 
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.run(args)
-    except ArgumentError as exc:
+    except (ArgumentError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
     if argv is None:

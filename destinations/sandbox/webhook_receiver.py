@@ -66,6 +66,7 @@ class WebhookReceiver:
         throttle_rps: float | None = None,
         seed: int = 0,
         path: str = "/outflow",
+        port: int = 0,  # 0 = any free port (tests); `outflow sandbox serve` uses a fixed one
     ):
         for name, share in (("error_share", error_share), ("drop_connection_share", drop_connection_share)):
             if not 0.0 <= share <= 1.0:
@@ -79,6 +80,7 @@ class WebhookReceiver:
         self.drop_connection_share = drop_connection_share
         self.throttle_rps = throttle_rps
         self.path = path
+        self.port = port
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._state = ReceiverState()
@@ -105,7 +107,7 @@ class WebhookReceiver:
             pass
 
         Handler.receiver = receiver
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}{self.path}"
         self._thread = threading.Thread(
