@@ -420,3 +420,27 @@ def test_batches_start_within_the_destination_rate_limit(wh):
     r = run_sync(spec("upsert"), dest, wh)
     assert r.succeeded == {"upsert": 250} and dest.writes == 10
     assert _time.monotonic() - started >= 9 / 20 * 0.95  # 10 batch starts, 50 ms apart
+
+
+def test_insert_rejected_then_changed_is_inserted_under_a_new_key(wh):
+    s, dest = spec("insert"), FakeDestination()
+    dest.reject_when = lambda f: "INVALID: first name" if f["first"] == "Bad" else None
+    model = rows(250)
+    model[4]["first_name"] = "Bad"
+    set_model(wh, model)
+    run_sync(s, dest, wh)
+    first_key = state(wh, s.name)["p00004"][4]
+    assert state(wh, s.name)["p00004"][0] == "rejected" and "p00004" not in dest.creations
+    model[4]["first_name"] = "Fixed"
+    set_model(wh, model)
+    r = run_sync(s, dest, wh)
+    assert r.planned == {"insert": 1} and dest.creations["p00004"] == 1
+    assert state(wh, s.name)["p00004"][4] != first_key
+
+
+def test_dry_run_shows_what_the_guardrails_would_refuse(wh):
+    s, dest = spec("mirror"), FakeDestination()
+    run_sync(s, dest, wh)
+    set_model(wh, rows(100))
+    r = run_sync(s, dest, wh, dry_run=True)
+    assert r.status == "dry_run" and "would remove 150 of 250" in r.error and dest.writes == 3
