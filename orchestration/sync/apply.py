@@ -126,7 +126,7 @@ def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, r
                        destination_id=result.destination_id or row["_destination_id"],
                        first_synced_at=row["_first_synced_at"] or now)
     elif result.status is ResultStatus.RETRYABLE:
-        same = prev_status == "failed" and row["_state_hash"] == new_hash
+        same = prev_status in ("failed", "pending") and row["_state_hash"] == new_hash
         out.update(status="failed", fields_hash=new_hash, attempts=prev_attempts + 1 if same else 1,
                    last_error=st.redact(result.error) or "retryable error")
     else:
@@ -135,8 +135,19 @@ def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, r
     return out
 
 
-class _Refused(Exception):
-    pass
+def _write_intent(writer, spec: SyncSpec, op: Operation, rows: list[dict], run_id: str) -> None:
+    """Before sending, mark records the tool may not hold yet as `pending` (never synced):
+    if the run dies before their answer is committed, the next plan still knows this sync
+    may have created them, and removes them if they left the model."""
+    now = st.utcnow()
+    intent = [{
+        "sync": spec.name, "record_key": r[KEY], "fields_hash": r[HASH], "destination_id": None,
+        "status": "pending", "attempts": r["_state_attempts"] or 0, "last_error": "sent; no answer recorded yet",
+        "first_synced_at": None, "last_synced_at": None, "last_attempt_at": now, "last_operation": op.value,
+        "run_id": run_id, "idempotency_key": r["idem"],
+    } for r in rows if r["_first_synced_at"] is None and r["_state_status"] != "pending"]
+    if intent:
+        st.write_state(writer, intent)
 
 
 def run_sync(
@@ -333,6 +344,8 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
             if wait > 0:
                 time.sleep(wait)
             next_start = max(next_start, time.monotonic() - interval) + interval
+        if spec.mode.removes and op not in REMOVE_OPS:
+            _write_intent(writer, spec, op, rows, report.run_id)
         records = [Record(key=r[KEY], fields={} if op in REMOVE_OPS else {n: r[field_column(i)] for i, n in enumerate(names)},
                           destination_id=r["_destination_id"], idempotency_key=r["idem"]) for r in rows]
         batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(records))

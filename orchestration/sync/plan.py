@@ -6,9 +6,11 @@ an action and the destination operation it becomes:
 
   add     in the model, not in state (or removed earlier)
   change  synced with a different hash; or rejected and its hash changed since
-  retry   failed, attempts < max_attempts (or its hash changed since)
+  retry   failed, attempts < max_attempts (or its hash changed since); or pending (sent
+          by a run that died before recording the answer)
   remove  in state with an acknowledged write (first_synced_at set), no longer in the
-          model; only mirror/membership; a failed remove is retried like any failure
+          model; only mirror/membership; a failed remove is retried like any failure;
+          a pending record gone from the model is removed too (it may be in the tool)
   resync  full resync only: a model row this sync already knows, sent again
 
 Mode -> operation: upsert UPSERT; update UPDATE (every unseen or changed row is sent;
@@ -139,7 +141,11 @@ def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
             _str("retry"),
         )
         case = case.when(exp.and_(in_model, _status_is("rejected"), hash_changed.copy()), _str("change"))
+        # sent, answer never recorded (the run died): send again
+        case = case.when(exp.and_(in_model, _status_is("pending")), _str("retry"))
     if spec.mode.removes:
+        # sent, answer never recorded, gone from the model: the tool may hold it, take it back
+        case = case.when(exp.and_(not_in_model, _status_is("pending")), _str("remove"))
         removable = exp.or_(
             _status_is("synced"),
             exp.and_(_status_is("failed"), under_max.copy()),

@@ -3,7 +3,12 @@
 Tables (DuckDB types; timestamps are UTC without zone):
 
 outflow.sync_state      one row per (sync, record_key): where that record stands in the tool.
-    status: synced | failed | rejected | removed
+    status: synced | failed | rejected | removed | pending
+      pending = a mirror/membership write of a record not known to be in the tool was
+      sent and no answer is recorded yet (written before the send, replaced by the
+      answer in the batch's commit). Left behind by a killed run, it makes the next plan
+      re-send the record, or remove it if it left the model: nothing this sync may have
+      created is orphaned. It never counts as synced.
     fields_hash: hash of the mapped fields last sent (synced: last acknowledged; failed/
       rejected: last attempted; NULL after a remove or a rejected remove)
     first_synced_at: first acknowledged write of the record's current life in the tool;
@@ -37,7 +42,7 @@ DDL = [
         record_key VARCHAR NOT NULL,
         fields_hash VARCHAR,
         destination_id VARCHAR,
-        status VARCHAR NOT NULL CHECK (status IN ('synced', 'failed', 'rejected', 'removed')),
+        status VARCHAR NOT NULL CHECK (status IN ('synced', 'failed', 'rejected', 'removed', 'pending')),
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error VARCHAR,
         first_synced_at TIMESTAMP,
@@ -182,3 +187,14 @@ def commit_batch(
     finally:
         con.unregister("_outflow_batch_state")
         con.unregister("_outflow_batch_log")
+
+
+def write_state(con: duckdb.DuckDBPyConnection, state_rows: list[dict]) -> None:
+    """State rows alone, in one transaction (the pre-send `pending` marks)."""
+    state = pa.Table.from_pylist(state_rows, schema=STATE_ARROW)
+    cols = ", ".join(STATE_ARROW.names)
+    con.register("_outflow_intent", state)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({cols}) SELECT {cols} FROM _outflow_intent")
+    finally:
+        con.unregister("_outflow_intent")

@@ -444,3 +444,23 @@ def test_dry_run_shows_what_the_guardrails_would_refuse(wh):
     set_model(wh, rows(100))
     r = run_sync(s, dest, wh, dry_run=True)
     assert r.status == "dry_run" and "would remove 150 of 250" in r.error and dest.writes == 3
+
+
+def test_mirror_crash_then_records_leave_the_model_nothing_orphaned(wh):
+    """The tool applied a batch whose answer was lost; before the next run those records
+    left the model. They were marked pending before the send, so they are removed."""
+    s = spec("mirror", guardrails={"max_remove_share": 1.0})
+    dest = FakeDestination(max_batch_size=50)
+    dest.crash_after_write = 2
+    with pytest.raises(RuntimeError):
+        run_sync(s, dest, wh)
+    in_flight = {r.key for r in dest.batches[1].records}
+    st = state(wh, s.name)
+    assert {k for k, v in st.items() if v[0] == "pending"} == in_flight
+    assert {k for k, v in st.items() if v[0] == "synced"} == {r.key for r in dest.batches[0].records}
+    dest.crash_after_write = None
+    remaining = [r for r in rows(250) if r["profile_id"] not in in_flight]
+    set_model(wh, remaining)
+    r = run_sync(s, dest, wh)
+    assert r.actions["remove"] == 50 and set(dest.records) == set(expected_fields(remaining))
+    assert "pending" not in {v[0] for v in state(wh, s.name).values()}

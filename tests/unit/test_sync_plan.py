@@ -15,7 +15,7 @@ from orchestration.sync import state as st
 from orchestration.sync.plan import model_summary_query, python_hash, render_plan
 from orchestration.sync.spec import Mode, SyncSpec
 
-STATUSES = ["synced", "failed", "rejected", "removed"]
+STATUSES = ["synced", "failed", "rejected", "removed", "pending"]
 
 
 def make_spec(mode: str, max_attempts: int = 3, where: str | None = "score >= 0") -> SyncSpec:
@@ -66,10 +66,12 @@ def reference(spec: SyncSpec, visible: dict, state: list, full_resync: bool) -> 
                 action = "retry"
             elif s[3] == "rejected" and s[2] != h:
                 action = "change"
-        elif spec.mode.removes and s[5] is not None and (
+            elif s[3] == "pending":
+                action = "retry"
+        elif spec.mode.removes and (s[3] == "pending" or s[5] is not None and (
             s[3] == "synced" or (s[3] == "failed" and s[4] < spec.max_attempts)
             or (s[3] == "rejected" and s[2] is not None)
-        ):
+        )):
             action = "remove"
         if action:
             out.add((key, action, remove.value if action == "remove" else send))
