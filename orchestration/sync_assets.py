@@ -1,0 +1,154 @@
+"""One Dagster asset per declared sync: a thin layer over orchestration.sync.
+
+The asset depends on the dbt model the sync reads, runs in the DuckDB pool, reports
+the run in its materialisation metadata and judges it with two asset checks:
+`guardrail` (the run was not refused) and `failed_record_share`.
+"""
+
+import logging
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from destinations.registry import RegistryError, build_destination, load_destinations
+from orchestration.dbt_assets import DUCKDB_POOL, dbt_project, outflow_dbt_assets
+from orchestration.settings import warehouse_path
+from orchestration.sync.apply import RunReport, run_sync
+from orchestration.sync.spec import SyncSpec
+from orchestration.syncs import declared_syncs, read_manifest
+
+log = logging.getLogger(__name__)
+
+# Share of the records sent that may fail or be rejected before the check warns.
+MAX_FAILED_SHARE = 0.05
+
+
+class SyncRunConfig(dg.Config):
+    """Run config of a sync asset (the launchpad shows these)."""
+
+    dry_run: bool = False  # plan only: counts and a sample, nothing sent
+    full_resync: bool = False  # re-send everything in the model and rebuild state
+    force: bool = False  # run even when a guardrail refuses (empty model, mass removal)
+
+
+class DestinationsResource(dg.ConfigurableResource):
+    """Builds configured destinations (destinations.yml). Secrets are read from the
+    environment variables the file names, when a run starts, never at load."""
+
+    config_path: str | None = None
+
+    def build(self, name: str):
+        return build_destination(name, self.config_path)
+
+
+def _destination_kind(spec: SyncSpec) -> str:
+    try:
+        return load_destinations()[spec.destination].type
+    except (RegistryError, KeyError, FileNotFoundError):
+        return "destination"
+
+
+def _metadata(report: RunReport) -> dict:
+    meta: dict = {
+        "status": report.status,
+        "model_rows": report.model_rows,
+        "in_destination_before": report.in_destination,
+        "duration_seconds": round(report.duration_seconds, 3),
+        "records_per_second": round(report.records_per_second, 1),
+        "run_id": report.run_id,
+    }
+    for kind in ("planned", "succeeded", "failed", "rejected"):
+        for op, n in getattr(report, kind).items():
+            meta[f"{kind}_{op}"] = n
+    for action, n in report.actions.items():
+        meta[f"action_{action}"] = n
+    if report.error:
+        meta["error"] = report.error
+    return meta
+
+
+def _checks(spec: SyncSpec, report: RunReport) -> list[dg.AssetCheckResult]:
+    refused = report.status == "refused"
+    sent = report.sent
+    bad = sum(report.failed.values()) + sum(report.rejected.values())
+    share = bad / sent if sent else 0.0
+    return [
+        dg.AssetCheckResult(
+            check_name="guardrail",
+            passed=not refused,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=report.error if refused else "within guardrails",
+            metadata={
+                "model_rows": report.model_rows,
+                "in_destination": report.in_destination,
+                "removes": report.actions.get("remove", 0),
+                "max_remove_share": spec.guardrails.max_remove_share,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="failed_record_share",
+            passed=share <= MAX_FAILED_SHARE,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"sent": sent, "failed_or_rejected": bad, "share": round(share, 4),
+                      "max_share": MAX_FAILED_SHARE},
+        ),
+    ]
+
+
+def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
+    upstream = get_asset_key_for_model([outflow_dbt_assets], spec.model)
+    automation = dg.AutomationCondition.eager() if spec.trigger.on_upstream_change else None
+
+    @dg.asset(
+        name=spec.name,
+        key_prefix=["syncs"],
+        group_name="syncs",
+        deps=[upstream],
+        kinds={_destination_kind(spec)},
+        description=f"{spec.mode.value} {spec.model} -> {spec.destination}/{spec.object}",
+        pool=DUCKDB_POOL,
+        automation_condition=automation,
+        tags={"outflow/destination": spec.destination, "outflow/mode": spec.mode.value},
+        check_specs=[
+            dg.AssetCheckSpec("guardrail", asset=dg.AssetKey(["syncs", spec.name]),
+                              description="refused when the model is empty or removals exceed the set share"),
+            dg.AssetCheckSpec("failed_record_share", asset=dg.AssetKey(["syncs", spec.name]),
+                              description=f"at most {MAX_FAILED_SHARE:.0%} of the records sent fail or are rejected"),
+        ],
+    )
+    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig, destinations: DestinationsResource):
+        destination = None if config.dry_run else destinations.build(spec.destination)
+        try:
+            report = run_sync(spec, destination, warehouse_path(), dry_run=config.dry_run,
+                              full_resync=config.full_resync, force=config.force)
+        finally:
+            if destination is not None:
+                destination.close()
+        context.log.info(f"sync {spec.name}: {report.status}, planned {report.planned_total}, sent {report.sent}")
+        if report.status == "failed":
+            raise dg.Failure(description=f"sync {spec.name} failed: {report.error}", metadata=_metadata(report))
+        return dg.MaterializeResult(metadata=_metadata(report), check_results=_checks(spec, report))
+
+    return _sync
+
+
+def sync_schedules(specs: list[SyncSpec]) -> list[dg.ScheduleDefinition]:
+    return [
+        dg.ScheduleDefinition(
+            name=f"sync_{spec.name}_schedule",
+            cron_schedule=spec.trigger.cron,
+            target=dg.AssetSelection.assets(dg.AssetKey(["syncs", spec.name])),
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )
+        for spec in specs
+        if spec.trigger.cron
+    ]
+
+
+def load_sync_definitions() -> tuple[list[dg.AssetsDefinition], list[dg.ScheduleDefinition]]:
+    """Assets and schedules for every valid declared sync; invalid ones are logged and
+    left out, so one broken definition does not take the code location down."""
+    specs, errors = declared_syncs(read_manifest(dbt_project.manifest_path))
+    for error in errors:
+        log.error("outflow: %s", error)
+    return [build_sync_asset(s) for s in specs], sync_schedules(specs)
