@@ -1,11 +1,12 @@
 """Scale benchmark for the sync engine: N model rows to an in-process no-op destination.
 
-Each size runs in its own process (so peak RSS is that size's): a first run (all adds),
+Each size and mode (upsert; mirror, which also writes a pre-send `pending` mark per new
+record) runs in its own process (so peak RSS is its own): a first run (all adds),
 a second run with no change (plans and sends nothing), and a run where 10% of rows
 changed. Records/s covers plan + send + per-batch state commits; the destination costs
 nothing, so this is the engine's own ceiling. Writes bench/results/sync.json. Not in CI.
 
-    .venv/bin/python bench/sync_bench.py [--sizes 200000 1000000]
+    .venv/bin/python bench/sync_bench.py [--sizes 200000 1000000] [--modes upsert mirror]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results" / "sync.json"
 
 
-def one_size(n: int) -> dict:
+def one_size(n: int, mode: str = "upsert") -> dict:
     import duckdb
 
     from destinations.base import Capabilities, Operation, RecordResult, ResultStatus
@@ -47,7 +48,7 @@ def one_size(n: int) -> dict:
                 'person' || i || '@example.com' AS email, 'Name' || (i % 5000) AS first_name,
                 (i * 7) % 100 AS score, 'granted' AS consent FROM range({n}) t(i)""")
         spec = SyncSpec(name="bench", model="profiles", model_table="profiles", destination="noop",
-                        object="contacts", mode="upsert", primary_key="profile_id", match_on={"email": "email"},
+                        object="contacts", mode=mode, primary_key="profile_id", match_on={"email": "email"},
                         fields={"first": "first_name", "score": "round(score * 1.5, 1)"},
                         where="consent = 'granted'", batch_size=1000)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -59,8 +60,9 @@ def one_size(n: int) -> dict:
         with duckdb.connect(str(wh)) as con:
             con.execute("UPDATE main.profiles SET score = score + 1 WHERE hash(profile_id) % 10 = 0")
         third = run_sync(spec, NoOp(), wh)
-        assert first.succeeded == {"upsert": n} and second.sent == 0, (first, second)
+        assert sum(first.succeeded.values()) == n and second.sent == 0, (first, second)
         return {
+            "mode": mode,
             "model_rows": n,
             "first_run_seconds": round(first.duration_seconds, 1),
             "first_run_records_per_second": round(first.records_per_second),
@@ -76,17 +78,19 @@ def one_size(n: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    p.add_argument("--modes", nargs="+", default=["upsert", "mirror"])
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one)))
+        print(json.dumps(one_size(args.one, args.modes[0])))
         return
     results = []
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], cwd=REPO_ROOT, check=True,
-                             capture_output=True, text=True, env={"PYTHONPATH": str(REPO_ROOT)})
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), flush=True)
+        for mode in args.modes:
+            out = subprocess.run([sys.executable, __file__, "--one", str(n), "--modes", mode], cwd=REPO_ROOT,
+                                 check=True, capture_output=True, text=True, env={"PYTHONPATH": str(REPO_ROOT)})
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -173,7 +173,18 @@ def run_sync(
     try:
         st.ensure_tables(con)
         st.mark_interrupted_runs(con, spec.name)
-        _plan(con, spec, report, full_resync, sample_size)
+        try:
+            _plan(con, spec, report, full_resync, sample_size)
+        except duckdb.Error as e:  # e.g. the model is not built, or a column went away
+            report.status, report.error = "failed", st.redact(f"planning failed: {e}")
+            report.duration_seconds = time.monotonic() - started
+            st.insert_run(con, {
+                "run_id": run_id, "sync": spec.name, "destination": spec.destination, "mode": spec.mode.value,
+                "started_at": st.utcnow(), "finished_at": st.utcnow(), "status": "failed", "dry_run": dry_run,
+                "full_resync": full_resync, "forced": force, "duration_seconds": report.duration_seconds,
+                "error": report.error,
+            })
+            raise
         refusal = _guardrails(spec, report, force)
         report.error = refusal
         run_row = {

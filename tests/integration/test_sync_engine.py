@@ -464,3 +464,11 @@ def test_mirror_crash_then_records_leave_the_model_nothing_orphaned(wh):
     r = run_sync(s, dest, wh)
     assert r.actions["remove"] == 50 and set(dest.records) == set(expected_fields(remaining))
     assert "pending" not in {v[0] for v in state(wh, s.name).values()}
+
+
+def test_a_plan_that_cannot_run_is_recorded_as_failed(wh):
+    s = spec("upsert", model_table="not_built")
+    with pytest.raises(duckdb.Error, match="not_built"):
+        run_sync(s, FakeDestination(), wh)
+    row = runs(wh, s.name)[-1]
+    assert row["status"] == "failed" and "planning failed" in row["error"] and "not_built" in row["error"]
