@@ -9,6 +9,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 PROFILES ?= 5000
 SEED ?= 42
+# The generated world starts today (UTC); dbt's "now" is pinned to it so windows line up.
+START ?= $(shell date -u +%F)
 
 .PHONY: install demo test dev parse build generate summary clean
 
@@ -35,9 +37,10 @@ summary: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p $(dir $(OUTFLOW_WAREHOUSE))
-	$(BIN)/outflow generate --profiles $(PROFILES) --seed $(SEED)
-	$(BIN)/dbt build --quiet
+	$(BIN)/outflow generate --profiles $(PROFILES) --seed $(SEED) --start-date $(START)
+	$(BIN)/dbt build --quiet --vars "{outflow_as_of: '$(START)'}"
 	$(BIN)/outflow summary
+	scripts/demo_syncs.sh $(START)
 
 test: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)

@@ -44,6 +44,7 @@ def _add_warehouse(p: argparse.ArgumentParser) -> None:
 
 def add_sync_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("syncs", help="list the declared syncs and any invalid definitions")
+    p.add_argument("--json", action="store_true", help="print the syncs and errors as JSON")
     _add_warehouse(p)
     p.set_defaults(run=run_syncs)
 
@@ -97,6 +98,11 @@ def run_syncs(args: argparse.Namespace) -> int:
         specs, errors = declared_syncs(warehouse=_warehouse(args))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"syncs": [s.model_dump(mode="json") for s in specs],
+                          "errors": [{"sync": e.sync, "key": e.key, "message": e.message} for e in errors]},
+                         indent=2))
+        return 1 if errors else 0
     console = _console()
     table = Table(title=f"{len(specs)} syncs")
     for col in ("sync", "model", "destination", "object", "mode", "trigger"):
