@@ -127,7 +127,10 @@ def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, r
                        first_synced_at=row["_first_synced_at"] or now)
     elif result.status is ResultStatus.RETRYABLE:
         same = prev_status in ("failed", "pending") and row["_state_hash"] == new_hash
-        out.update(status="failed", fields_hash=new_hash, attempts=prev_attempts + 1 if same else 1,
+        # Still unacknowledged after a lost answer: the tool may hold an earlier write, so
+        # the record stays pending (removable), not merely failed.
+        out.update(status="pending" if prev_status == "pending" else "failed", fields_hash=new_hash,
+                   attempts=prev_attempts + 1 if same else 1,
                    last_error=st.redact(result.error) or "retryable error")
     else:
         out.update(status="rejected", fields_hash=None if removing else new_hash, attempts=0,

@@ -142,10 +142,13 @@ def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
         )
         case = case.when(exp.and_(in_model, _status_is("rejected"), hash_changed.copy()), _str("change"))
         # sent, answer never recorded (the run died): send again
-        case = case.when(exp.and_(in_model, _status_is("pending")), _str("retry"))
+        case = case.when(
+            exp.and_(in_model, _status_is("pending"), exp.Paren(this=exp.or_(under_max.copy(), hash_changed.copy()))),
+            _str("retry"),
+        )
     if spec.mode.removes:
         # sent, answer never recorded, gone from the model: the tool may hold it, take it back
-        case = case.when(exp.and_(not_in_model, _status_is("pending")), _str("remove"))
+        case = case.when(exp.and_(not_in_model, _status_is("pending"), under_max.copy()), _str("remove"))
         removable = exp.or_(
             _status_is("synced"),
             exp.and_(_status_is("failed"), under_max.copy()),

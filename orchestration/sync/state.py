@@ -8,7 +8,8 @@ outflow.sync_state      one row per (sync, record_key): where that record stands
       sent and no answer is recorded yet (written before the send, replaced by the
       answer in the batch's commit). Left behind by a killed run, it makes the next plan
       re-send the record, or remove it if it left the model: nothing this sync may have
-      created is orphaned. It never counts as synced.
+      created is orphaned. A retryable answer keeps it pending (an earlier write may
+      have landed); it never counts as synced.
     fields_hash: hash of the mapped fields last sent (synced: last acknowledged; failed/
       rejected: last attempted; NULL after a remove or a rejected remove)
     first_synced_at: first acknowledged write of the record's current life in the tool;

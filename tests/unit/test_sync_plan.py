@@ -66,9 +66,9 @@ def reference(spec: SyncSpec, visible: dict, state: list, full_resync: bool) -> 
                 action = "retry"
             elif s[3] == "rejected" and s[2] != h:
                 action = "change"
-            elif s[3] == "pending":
+            elif s[3] == "pending" and (s[4] < spec.max_attempts or s[2] != h):
                 action = "retry"
-        elif spec.mode.removes and (s[3] == "pending" or s[5] is not None and (
+        elif spec.mode.removes and ((s[3] == "pending" and s[4] < spec.max_attempts) or s[5] is not None and (
             s[3] == "synced" or (s[3] == "failed" and s[4] < spec.max_attempts)
             or (s[3] == "rejected" and s[2] is not None)
         )):
