@@ -219,7 +219,7 @@ def run_status(args: argparse.Namespace) -> int:
             failures = con.execute(
                 f"""select sync, status, coalesce(last_error, '(no reason given)') as reason, count(*) as records
                     from "{catalog}".outflow.sync_state
-                    {where + ' and' if where else 'where'} status in ('failed', 'rejected')
+                    {where + ' and' if where else 'where'} status in ('failed', 'rejected', 'pending')
                     group by all order by sync, records desc""", params).fetchall()
     if args.sync and not runs:
         raise UsageError(f"no runs recorded for sync {args.sync!r}")

@@ -124,3 +124,21 @@ def test_missing_secret_fails_the_run_naming_the_variable(defs, sync_env, monkey
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "OUTFLOW_WEBHOOK_SECRET" in json.dumps(failure.event_specific_data.error.to_string())
+
+
+def test_a_sync_runs_after_its_model_is_rebuilt_and_shares_the_duckdb_pool(defs):
+    instance = dg.DagsterInstance.ephemeral()
+    key = dg.AssetKey(["syncs", "crm_contacts"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=dg.AssetSelection.assets(key))
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="profiles"))
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
+                                              asset_selection=dg.AssetSelection.assets(key))
+    assert after.get_num_requested(key) == 1
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor,
+                                              asset_selection=dg.AssetSelection.assets(key))
+    assert quiet.get_num_requested(key) == 0  # nothing new upstream: no second request
+
+    from orchestration.dbt_assets import outflow_dbt_assets
+
+    assert defs.resolve_assets_def(key).op.pool == "duckdb"
+    assert outflow_dbt_assets.op.pool == "duckdb"
