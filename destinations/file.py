@@ -18,7 +18,9 @@ import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from destinations.base import (
     Batch,
@@ -29,6 +31,7 @@ from destinations.base import (
     ResultStatus,
 )
 from destinations.http import redact
+from destinations.registry import DestinationConfig
 
 FORMATS = ("jsonl", "csv", "parquet")
 META_COLUMNS = ("key", "operation", "destination_id", "idempotency_key")
@@ -177,3 +180,16 @@ def _write_parquet(rows: list[dict[str, Any]], fh) -> None:
 
 
 _WRITERS = {"jsonl": _write_jsonl, "csv": _write_csv, "parquet": _write_parquet}
+
+
+class Config(DestinationConfig):
+    type: Literal["file"]
+    folder: str = Field(min_length=1, description="outbox folder; relative paths are relative to destinations.yml")
+    format: Literal["jsonl", "csv", "parquet"] = "jsonl"
+
+
+def from_config(name: str, config: Config, *, where: Path, env) -> FileDestination:
+    folder = Path(os.path.expanduser(config.folder))
+    if not folder.is_absolute():
+        folder = where.resolve().parent / folder
+    return FileDestination(folder, config.format, name=name)

@@ -15,7 +15,10 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from destinations.base import (
     Batch,
@@ -28,6 +31,7 @@ from destinations.base import (
     check_results,
 )
 from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.registry import DestinationConfig, RegistryError, env_value
 
 _STATUSES = {s.value: s for s in ResultStatus}
 
@@ -184,3 +188,38 @@ def _parse_results(body: Any, what: str, redactor: Any) -> list[RecordResult]:
             )
         )
     return out
+
+
+class Config(DestinationConfig):
+    type: Literal["webhook"]
+    url: str | None = Field(None, description="the endpoint, or the default when url_env is unset")
+    url_env: str | None = Field(None, description="env var that overrides url")
+    secret_env: str = Field(description="name of the env var holding the signing secret")
+    max_batch_size: int = Field(500, ge=1, le=10_000)
+    requests_per_second: float | None = Field(None, gt=0)
+    max_concurrency: int = Field(4, ge=1, le=64)
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _has_url(self) -> Config:
+        if not self.url and not self.url_env:
+            raise ValueError("url: give a url or a url_env")
+        return self
+
+
+def from_config(name: str, config: Config, *, where: Path, env: Mapping[str, str]) -> WebhookDestination:
+    secret = env_value(env, config.secret_env, name=name, key="secret_env", where=where)
+    url = (env.get(config.url_env) if config.url_env else None) or config.url
+    if not url:
+        raise RegistryError(
+            f"{where}: destination '{name}', key 'url_env': environment variable {config.url_env} "
+            "is not set and no default url is given"
+        )
+    return WebhookDestination(
+        url, secret, name=name, max_batch_size=config.max_batch_size,
+        requests_per_second=config.requests_per_second, max_concurrency=config.max_concurrency,
+        connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+        max_retries=config.max_retries, secret_env=config.secret_env,
+    )

@@ -48,7 +48,7 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
         ("x: {type: file, folder: a, format: xml}", "destination 'x', key 'format'"),
         ("x: {type: file, folder: a, colour: red}", "destination 'x', key 'colour': Extra inputs"),
         ("h: {type: webhook, url: 'http://a', secret_env: X, max_batch_size: 0}", "destination 'h', key 'max_batch_size'"),
-        ("h: {type: webhook, url: 'http://a', secret_env: 'abc def'}", "destination 'h', key 'secret_env': Value error"),
+        ("h: {type: webhook, url: 'http://a', secret_env: 'abc def'}", "destination 'h', key 'secret_env': must be an environment variable NAME"),
         ("h: {type: webhook, url: 'http://a'}", "destination 'h', key 'secret_env': Field required"),
         ("h: {type: webhook, secret_env: X}", "destination 'h', key 'url': give a url or a url_env"),
         ("h: {type: webhook, url: 'http://a', secret: hunter2}", "destination 'h', key 'secret': secrets never go"),
