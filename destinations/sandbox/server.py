@@ -1,0 +1,231 @@
+"""The base of every tool sandbox: real HTTP on 127.0.0.1, routing, auth, faults.
+
+A sandbox subclasses `SandboxServer`, declares its routes with `@route(METHOD, regex)`
+and answers `Response`s; the base handles the socket, JSON, the fault knobs
+(error_share is the subclass's to apply per record, latency, dropped connections) and
+throttling, which each tool signals its own way (`throttled()`).
+
+    class HubSpotSandbox(SandboxServer):
+        def authenticate(self, request): ...          # a Response to refuse, or None
+        def throttled(self, retry_after): ...          # the tool's throttling answer
+
+        @route("POST", r"/crm/v3/objects/contacts/batch/upsert")
+        def upsert(self, request): return Response(200, {...})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # named groups of the route regex
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-serialisable, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def route(method: str, pattern: str) -> Callable:
+    """Mark a SandboxServer method as the handler of METHOD on paths matching `pattern`."""
+
+    def mark(fn: Callable) -> Callable:
+        fn._route = (method.upper(), re.compile(pattern + r"$"))
+        return fn
+
+    return mark
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class SandboxServer:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        error_share: float = 0.0,
+        latency_s: float = 0.0,
+        drop_connection_share: float = 0.0,
+        throttle_rps: float | None = None,
+        seed: int = 0,
+    ):
+        for name, share in (("error_share", error_share), ("drop_connection_share", drop_connection_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {share}")
+        if throttle_rps is not None and throttle_rps <= 0:
+            raise ValueError(f"throttle_rps must be > 0 or None, got {throttle_rps}")
+        self.port = port
+        self.error_share = error_share
+        self.latency_s = latency_s
+        self.drop_connection_share = drop_connection_share
+        self.throttle_rps = throttle_rps
+        self.lock = threading.RLock()  # subclasses guard their state with it
+        self.requests_seen = 0
+        self.refused: Counter[str] = Counter()  # refused requests by reason; nothing else is kept
+        self._rng = random.Random(seed)
+        self._bucket = float(max(1.0, throttle_rps or 1.0))
+        self._bucket_at = time.monotonic()
+        self._routes = [
+            (fn._route[0], fn._route[1], fn)
+            for fn in (getattr(self, n) for n in dir(type(self)) if not n.startswith("__"))
+            if callable(fn) and hasattr(fn, "_route")
+        ]
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url: str | None = None
+
+    # ---- what a tool sandbox overrides
+
+    def authenticate(self, request: Request) -> Response | None:
+        """A Response refusing the request (401/403 in the tool's shape), or None."""
+        return None
+
+    def throttled(self, retry_after: int) -> Response:
+        """The tool's own throttling answer."""
+        return Response(429, {"error": "rate limited"}, {"Retry-After": str(retry_after)})
+
+    # ---- helpers for subclasses
+
+    def roll(self, share: float) -> bool:
+        """True with probability `share` (seeded, so a run can be replayed)."""
+        with self.lock:
+            return share > 0 and self._rng.random() < share
+
+    def refuse(self, reason: str, response: Response) -> Response:
+        with self.lock:
+            self.refused[reason] += 1
+        return response
+
+    # ---- lifecycle
+
+    def start(self) -> str:
+        if self._server is None:
+            sandbox = self
+
+            class Handler(_Handler):
+                server_app = sandbox
+
+            self._server = _Server(("127.0.0.1", self.port), Handler)
+            host, port = self._server.server_address[:2]
+            self.url = f"http://{host}:{port}"
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
+                                            name=f"{type(self).__name__}")
+            self._thread.start()
+        return self.url  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)  # type: ignore[union-attr]
+            self._server = self._thread = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- dispatch (called by the handler thread)
+
+    def _throttle_wait(self) -> float:
+        if self.throttle_rps is None:
+            return 0.0
+        with self.lock:
+            now = time.monotonic()
+            cap = max(1.0, self.throttle_rps)
+            self._bucket = min(cap, self._bucket + (now - self._bucket_at) * self.throttle_rps)
+            self._bucket_at = now
+            if self._bucket >= 1.0:
+                self._bucket -= 1.0
+                return 0.0
+            return (1.0 - self._bucket) / self.throttle_rps
+
+    def dispatch(self, request: Request) -> Response | None:
+        """The answer to a request, or None to drop the connection without one."""
+        with self.lock:
+            self.requests_seen += 1
+        for method, pattern, fn in self._routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                break
+        else:
+            return self.refuse("not_found", Response(404, {"error": f"no route for {request.method} {request.path}"}))
+        wait = self._throttle_wait()
+        if wait > 0:
+            return self.refuse("throttled", self.throttled(max(1, math.ceil(wait))))
+        refusal = self.authenticate(request)
+        if refusal is not None:
+            return self.refuse("unauthorized", refusal)
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        if self.roll(self.drop_connection_share):
+            return None
+        request.params = match.groupdict()
+        try:
+            return fn(request)
+        except (ValueError, KeyError, TypeError) as exc:  # a malformed body: the tool's 400
+            return self.refuse("bad_request", Response(400, {"error": "bad request", "detail": type(exc).__name__}))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_app: SandboxServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # request lines may hold PII
+        return
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(self.command, parts.path, parse_qs(parts.query),
+                          {k.lower(): v for k, v in self.headers.items()}, body)
+        response = self.server_app.dispatch(request)
+        if response is None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data = response.body if isinstance(response.body, bytes) else (
+            b"" if response.body is None else json.dumps(response.body, separators=(",", ":")).encode())
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.headers.pop("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in response.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
