@@ -22,12 +22,24 @@ from orchestration.settings import DBT_PROFILES_DIR, DBT_PROJECT_DIR
 # dagster.yaml / the instance), so two runs never fight for its single writer lock.
 DUCKDB_POOL = "duckdb"
 
+def dbt_executable() -> str:
+    """The venv's dbt, so runs work without an activated venv (and never a stray dbtf)."""
+    return str(Path(sys.executable).with_name("dbt"))
+
+
 dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR,
     profiles_dir=DBT_PROFILES_DIR,
     target_path=Path(os.environ.get("DBT_TARGET_PATH", "target")),
 )
-dbt_project.prepare_if_dev()
+
+# Under `dagster dev` only, re-parse on load so model edits show up on reload. This is
+# DbtProject.prepare_if_dev() with the venv's dbt: that one calls whatever `dbt` is on
+# PATH, and there is none when the venv is not activated.
+if os.environ.get("DAGSTER_IS_DEV_CLI"):
+    DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROFILES_DIR), dbt_executable=dbt_executable()
+    ).cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 if not dbt_project.manifest_path.exists():
     raise FileNotFoundError(
@@ -67,11 +79,6 @@ def raw_source_specs() -> list[dg.AssetSpec]:
         )
         for source in manifest["sources"].values()
     ]
-
-
-def dbt_executable() -> str:
-    """The venv's dbt, so runs work without an activated venv (and never a stray dbtf)."""
-    return str(Path(sys.executable).with_name("dbt"))
 
 
 @dbt_assets(

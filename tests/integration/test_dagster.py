@@ -33,6 +33,19 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+def test_code_location_loads_as_dagster_dev_loads_it_without_an_activated_venv(tmp_path):
+    """`dagster dev` re-parses the dbt project on load; it must find the venv's dbt even
+    when the venv's bin is not on PATH (as under `make dev`)."""
+    env = {"HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path), "DAGSTER_IS_DEV_CLI": "1",
+           "PATH": "/usr/bin:/bin", "DBT_TARGET_PATH": str(tmp_path / "target")}
+    proc = subprocess.run(
+        [str(VENV_BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT, capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "target" / "manifest.json").exists()
+
+
 def test_asset_graph_groups_layers(defs):
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
