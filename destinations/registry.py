@@ -51,6 +51,7 @@ class DestinationConfig(BaseModel):
 TYPES: dict[str, str] = {
     "file": "destinations.file",
     "webhook": "destinations.webhook",
+    "mailchimp": "destinations.mailchimp",
 }
 KNOWN_TYPES = tuple(TYPES)
 _SECRET_KEYS = {"secret", "password", "token", "api_key", "apikey", "access_token", "client_secret"}
