@@ -52,6 +52,7 @@ TYPES: dict[str, str] = {
     "file": "destinations.file",
     "webhook": "destinations.webhook",
     "mailchimp": "destinations.mailchimp",
+    "hubspot": "destinations.hubspot",
 }
 KNOWN_TYPES = tuple(TYPES)
 _SECRET_KEYS = {"secret", "password", "token", "api_key", "apikey", "access_token", "client_secret"}
