@@ -50,6 +50,7 @@ class DestinationConfig(BaseModel):
 # A new tool adds one line here.
 TYPES: dict[str, str] = {
     "file": "destinations.file",
+    "klaviyo": "destinations.klaviyo",
     "webhook": "destinations.webhook",
     "mailchimp": "destinations.mailchimp",
     "hubspot": "destinations.hubspot",
