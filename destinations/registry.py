@@ -55,7 +55,7 @@ TYPES: dict[str, str] = {
     "mailchimp": "destinations.mailchimp",
     "hubspot": "destinations.hubspot",
 }
-KNOWN_TYPES = tuple(TYPES)
+KNOWN_TYPES = tuple(sorted(TYPES))
 _SECRET_KEYS = {"secret", "password", "token", "api_key", "apikey", "access_token", "client_secret"}
 
 

@@ -42,7 +42,7 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("x: {type: ftp}", "destination 'x', key 'type': unknown type 'ftp' (known: file, webhook"),
+        ("x: {type: ftp}", "destination 'x', key 'type': unknown type 'ftp' (known: "),
         ("x: {folder: a}", "destination 'x', key 'type': unknown type None"),
         ("x: {type: file}", "destination 'x', key 'folder': Field required"),
         ("x: {type: file, folder: a, format: xml}", "destination 'x', key 'format'"),
