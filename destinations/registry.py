@@ -54,6 +54,7 @@ TYPES: dict[str, str] = {
     "webhook": "destinations.webhook",
     "mailchimp": "destinations.mailchimp",
     "hubspot": "destinations.hubspot",
+    "meta": "destinations.meta",
 }
 KNOWN_TYPES = tuple(sorted(TYPES))
 _SECRET_KEYS = {"secret", "password", "token", "api_key", "apikey", "access_token", "client_secret"}
