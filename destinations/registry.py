@@ -54,6 +54,7 @@ TYPES: dict[str, str] = {
     "webhook": "destinations.webhook",
     "mailchimp": "destinations.mailchimp",
     "hubspot": "destinations.hubspot",
+    "google_ads": "destinations.google_ads",
     "meta": "destinations.meta",
 }
 KNOWN_TYPES = tuple(sorted(TYPES))
