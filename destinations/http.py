@@ -249,14 +249,13 @@ class HttpClient:
     def _throttle_signal(self, resp: requests.Response) -> tuple[bool, float | None]:
         """(throttled?, wait hint in seconds)."""
         hint = parse_retry_after(resp.headers.get("Retry-After"))
-        if resp.status_code == 429:
+        # The tool's hook is asked on every answer, 429 included: some tools put the
+        # wait in the body (Google's retryDelay) or in their own headers, not Retry-After.
+        verdict = self.is_throttled(resp) if self.is_throttled is not None else None
+        if isinstance(verdict, int | float) and not isinstance(verdict, bool):
+            return True, float(verdict) if hint is None else hint
+        if verdict is True or resp.status_code == 429:
             return True, hint
-        if self.is_throttled is not None:
-            verdict = self.is_throttled(resp)
-            if verdict is True:
-                return True, hint
-            if isinstance(verdict, int | float) and not isinstance(verdict, bool):
-                return True, float(verdict)
         return False, None
 
     def _describe(self, method: str, url: str) -> str:

@@ -126,6 +126,22 @@ def test_retry_after_seconds_and_http_date_are_honoured_and_capped():
     assert c.stats["throttled"] == 3
 
 
+def test_hook_gives_the_wait_of_a_429_without_retry_after():
+    # Google-style: 429 RESOURCE_EXHAUSTED with the wait in the body (retryDelay), no header.
+    def retry_delay(resp):
+        try:
+            return float(resp.json()["error"]["retryDelay"].rstrip("s"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    body = json.dumps({"error": {"status": "RESOURCE_EXHAUSTED", "retryDelay": "7s"}}).encode()
+    sleep = SleepRecorder()
+    with ScriptedServer([(429, {}, body), (429, {"Retry-After": "2"}, body), (200, {}, b"{}")]) as srv:
+        c = client(sleep=sleep, is_throttled=retry_delay)
+        assert c.request("POST", srv.url, json={}, idempotent=True).status_code == 200
+    assert sleep.calls[:2] == [7.0, 2.0]  # the body's delay; a Retry-After header wins when both exist
+
+
 def test_parse_retry_after():
     assert parse_retry_after("5") == 5.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
