@@ -54,6 +54,7 @@ TYPES: dict[str, str] = {
     "webhook": "destinations.webhook",
     "mailchimp": "destinations.mailchimp",
     "hubspot": "destinations.hubspot",
+    "salesforce": "destinations.salesforce",
     "google_ads": "destinations.google_ads",
     "meta": "destinations.meta",
 }
