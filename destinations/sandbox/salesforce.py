@@ -140,9 +140,10 @@ class SalesforceSandbox(SandboxServer):
 
     def dispatch(self, request: Request) -> Response | None:
         response = super().dispatch(request)
-        if response is not None and response.status == 400 and isinstance(response.body, dict):
-            # The base's answer to a malformed body, in Salesforce's shape.
-            response = _fail(400, "JSON_PARSER_ERROR", "The request body could not be parsed")
+        if response is not None and response.status in (400, 404) and isinstance(response.body, dict):
+            # The base's own answers (a malformed body, no such route), in Salesforce's shape.
+            response = (_fail(400, "JSON_PARSER_ERROR", "The request body could not be parsed")
+                        if response.status == 400 else self.not_found(request))
         if response is not None:
             response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_usage}/{self.api_limit}")
         return response
