@@ -93,9 +93,10 @@ class SandboxServer:
         self._rng = random.Random(seed)
         self._bucket = float(max(1.0, throttle_rps or 1.0))
         self._bucket_at = time.monotonic()
+        # Looked up on the class, so no property of a subclass runs before its __init__ is done.
         self._routes = [
-            (fn._route[0], fn._route[1], fn)
-            for fn in (getattr(self, n) for n in dir(type(self)) if not n.startswith("__"))
+            (fn._route[0], fn._route[1], getattr(self, n))
+            for n, fn in ((n, getattr(type(self), n)) for n in dir(type(self)) if not n.startswith("__"))
             if callable(fn) and hasattr(fn, "_route")
         ]
         self._server: _Server | None = None
@@ -111,6 +112,17 @@ class SandboxServer:
     def throttled(self, retry_after: int) -> Response:
         """The tool's own throttling answer."""
         return Response(429, {"error": "rate limited"}, {"Retry-After": str(retry_after)})
+
+    def not_found(self, request: Request) -> Response:
+        """The tool's answer to a method and path no route takes."""
+        return Response(404, {"error": f"no route for {request.method} {request.path}"})
+
+    def faults_before_handler(self, request: Request) -> bool:
+        """Sleep latency_s; True drops the connection before the handler runs. A tool whose
+        faults fall after checks on the body (the webhook receiver) applies them in its handler."""
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return self.roll(self.drop_connection_share)
 
     # ---- helpers for subclasses
 
@@ -179,20 +191,18 @@ class SandboxServer:
             if match and method == request.method:
                 break
         else:
-            return self.refuse("not_found", Response(404, {"error": f"no route for {request.method} {request.path}"}))
+            return self.refuse("not_found", self.not_found(request))
         wait = self._throttle_wait()
         if wait > 0:
             return self.refuse("throttled", self.throttled(max(1, math.ceil(wait))))
         refusal = self.authenticate(request)
         if refusal is not None:
             return self.refuse("unauthorized", refusal)
-        if self.latency_s:
-            time.sleep(self.latency_s)
-        if self.roll(self.drop_connection_share):
+        if self.faults_before_handler(request):
             return None
         request.params = match.groupdict()
         try:
-            return fn(request)
+            return fn(request)  # None from the handler drops the connection too
         except (ValueError, KeyError, TypeError) as exc:  # a malformed body: the tool's 400
             return self.refuse("bad_request", Response(400, {"error": "bad request", "detail": type(exc).__name__}))
 

@@ -17,16 +17,12 @@ import copy
 import hashlib
 import hmac
 import json
-import math
-import random
 import re
-import socket
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from destinations.sandbox.server import Request, Response, SandboxServer, route
 
 SIGNATURE_WINDOW_S = 300
 OPERATIONS = {"upsert", "update", "insert", "delete", "add_member", "remove_member"}
@@ -48,13 +44,7 @@ class ReceiverState:
     creations: int = 0  # records created (an insert repeated by idempotency key is not one)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class WebhookReceiver:
+class WebhookReceiver(SandboxServer):
     def __init__(
         self,
         secret: str,
@@ -68,103 +58,90 @@ class WebhookReceiver:
         path: str = "/outflow",
         port: int = 0,  # 0 = any free port (tests); `outflow sandbox serve` uses a fixed one
     ):
-        for name, share in (("error_share", error_share), ("drop_connection_share", drop_connection_share)):
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {share}")
-        if throttle_rps is not None and throttle_rps <= 0:
-            raise ValueError(f"throttle_rps must be > 0 or None, got {throttle_rps}")
+        super().__init__(port=port, error_share=error_share, latency_s=latency_s,
+                         drop_connection_share=drop_connection_share, throttle_rps=throttle_rps, seed=seed)
         self.secret = secret
         self.max_batch_size = max_batch_size
-        self.error_share = error_share
-        self.latency_s = latency_s
-        self.drop_connection_share = drop_connection_share
-        self.throttle_rps = throttle_rps
         self.path = path
-        self.port = port
-        self._rng = random.Random(seed)
-        self._lock = threading.Lock()
+        # The path is per instance: point the one @route at it (literally, not as a regex).
+        self._routes = [(method, re.compile(re.escape(path) + "$"), fn) for method, _, fn in self._routes]
         self._state = ReceiverState()
         self._idem: dict[tuple[str, str], tuple[str, str]] = {}  # (target, idem key) -> (key, id)
         self._next_id = 0
-        self.requests_seen = 0
         self.accepted_requests = 0
-        self.refused: Counter[str] = Counter()
-        # Throttle: token bucket, burst = one second's worth.
-        self._bucket = float(max(1.0, throttle_rps or 1.0))
-        self._bucket_at = time.monotonic()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url: str | None = None
-
-    # ---- lifecycle
 
     def start(self) -> str:
-        if self._server is not None:
-            return self.url  # type: ignore[return-value]
-        receiver = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.receiver = receiver
-        self._server = _Server(("127.0.0.1", self.port), Handler)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}{self.path}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)  # type: ignore[union-attr]
-            self._server = None
-            self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        """The full URL to post to, path included."""
+        running = self._server is not None
+        root = super().start()
+        if not running:
+            self.url = root + self.path
+        return self.url  # type: ignore[return-value]
 
     # ---- inspection
 
     @property
     def state(self) -> ReceiverState:
         """A snapshot copy (safe to read while requests arrive)."""
-        with self._lock:
+        with self.lock:
             return copy.deepcopy(self._state)
 
-    # ---- decisions (called by the handler)
+    # ---- the receiver's answers in its own error shape
 
-    def _roll(self, share: float) -> bool:
-        if share <= 0:
-            return False
-        with self._lock:
-            return self._rng.random() < share
+    def authenticate(self, request: Request) -> Response | None:
+        code = self._verify(request.headers, request.body)
+        return None if code is None else _error(401, code, "signature or timestamp refused")
 
-    def _throttle_wait(self) -> float:
-        """0 when a request may pass, else seconds until it could."""
-        if self.throttle_rps is None:
-            return 0.0
-        with self._lock:
-            now = time.monotonic()
-            cap = max(1.0, self.throttle_rps)
-            self._bucket = min(cap, self._bucket + (now - self._bucket_at) * self.throttle_rps)
-            self._bucket_at = now
-            if self._bucket >= 1.0:
-                self._bucket -= 1.0
-                return 0.0
-            return (1.0 - self._bucket) / self.throttle_rps
+    def throttled(self, retry_after: int) -> Response:
+        return _error(429, "throttled", "too many requests", {"Retry-After": str(retry_after)})
 
-    def _verify(self, headers: Any, body: bytes) -> str | None:
+    def not_found(self, request: Request) -> Response:
+        return _error(404, "not_found", f"POST to {self.path}")
+
+    def refuse(self, reason: str, response: Response) -> Response:
+        """Refusals are counted by the error code answered (bad_signature, throttled ...)."""
+        err = response.body.get("error") if isinstance(response.body, dict) else None
+        return super().refuse(err["code"] if isinstance(err, dict) else reason, response)
+
+    def faults_before_handler(self, request: Request) -> bool:
+        return False  # latency and drops come after the body checks, in receive()
+
+    # ---- the one route
+
+    @route("POST", "/outflow")  # re-pointed at `path` in __init__
+    def receive(self, request: Request) -> Response | None:
+        """200 with one result per record; None drops the connection."""
+        try:
+            payload = json.loads(request.body)
+        except ValueError:
+            return self.refuse("bad_json", _error(400, "bad_json", "body is not JSON"))
+        problem = _validate(payload)
+        if problem is not None:
+            return self.refuse("bad_request", _error(400, "bad_request", problem))
+        if len(payload["records"]) > self.max_batch_size:
+            return self.refuse("batch_too_large", _error(
+                413, "batch_too_large", f"at most {self.max_batch_size} records per request"))
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)
+        # Half of the drops fall after the batch was applied, as when an acknowledgement is lost.
+        drop = self.roll(self.drop_connection_share)
+        if drop and self.roll(0.5):
+            return self._dropped("dropped_before_apply")
+        results = self._apply(payload)
+        if drop:
+            return self._dropped("dropped_after_apply")
+        with self.lock:
+            self.accepted_requests += 1
+        return Response(200, {"results": results})
+
+    def _dropped(self, reason: str) -> None:
+        with self.lock:
+            self.refused[reason] += 1
+
+    def _verify(self, headers: dict[str, str], body: bytes) -> str | None:
         """None when signed correctly and fresh, else the refusal code."""
-        ts = headers.get("X-Outflow-Timestamp")
-        sig = headers.get("X-Outflow-Signature")
+        ts = headers.get("x-outflow-timestamp")
+        sig = headers.get("x-outflow-signature")
         if not ts or not sig:
             return "missing_signature"
         try:
@@ -182,13 +159,13 @@ class WebhookReceiver:
     def _apply(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         target, op = payload["target"], payload["operation"]
         results = []
-        with self._lock:
+        with self.lock:
             records = self._state.records.setdefault(target, {})
             members = self._state.members.setdefault(target, set())
             for rec in payload["records"]:
                 key = rec["key"]
                 fields = rec.get("fields") or {}
-                if self.error_share > 0 and self._rng.random() < self.error_share:
+                if self.roll(self.error_share):
                     results.append(_result(key, "retryable", error="temporary_error"))
                     continue
                 email = fields.get("email")
@@ -242,10 +219,6 @@ class WebhookReceiver:
         self._state.creations += 1
         return f"wh-{self._next_id:08d}"
 
-    def _count_refused(self, code: str) -> None:
-        with self._lock:
-            self.refused[code] += 1
-
 
 def _result(key: str, status: str, rid: str | None = None, error: str | None = None) -> dict[str, Any]:
     return {"key": key, "status": status, "id": rid, "error": error}
@@ -275,76 +248,5 @@ def _validate(payload: Any) -> str | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    receiver: WebhookReceiver
-    protocol_version = "HTTP/1.1"  # keep-alive, as real webhook endpoints do
-
-    def log_message(self, format: str, *args: Any) -> None:  # never print request lines
-        return
-
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _refuse(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self.receiver._count_refused(code)
-        self._send(status, {"error": {"code": code, "message": message}}, headers)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        rc = self.receiver
-        with rc._lock:
-            rc.requests_seen += 1
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path.split("?", 1)[0] != rc.path:
-            self._refuse(404, "not_found", f"POST to {rc.path}")
-            return
-        wait = rc._throttle_wait()
-        if wait > 0:
-            retry_after = str(max(1, math.ceil(wait)))
-            self._refuse(429, "throttled", "too many requests", {"Retry-After": retry_after})
-            return
-        refusal = rc._verify(self.headers, body)
-        if refusal is not None:
-            self._refuse(401, refusal, "signature or timestamp refused")
-            return
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            self._refuse(400, "bad_json", "body is not JSON")
-            return
-        problem = _validate(payload)
-        if problem is not None:
-            self._refuse(400, "bad_request", problem)
-            return
-        if len(payload["records"]) > rc.max_batch_size:
-            self._refuse(413, "batch_too_large", f"at most {rc.max_batch_size} records per request")
-            return
-        if rc.latency_s > 0:
-            time.sleep(rc.latency_s)
-        drop = rc._roll(rc.drop_connection_share)
-        if drop and rc._roll(0.5):
-            rc._count_refused("dropped_before_apply")
-            self._drop()
-            return
-        results = rc._apply(payload)
-        if drop:
-            rc._count_refused("dropped_after_apply")
-            self._drop()
-            return
-        with rc._lock:
-            rc.accepted_requests += 1
-        self._send(200, {"results": results})
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, {"error": {"code": code, "message": message}}, headers or {})
