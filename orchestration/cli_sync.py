@@ -71,9 +71,9 @@ def add_sync_commands(sub: argparse._SubParsersAction) -> None:
     _add_warehouse(p)
     p.set_defaults(run=run_status)
 
-    p = sub.add_parser("sandbox", help="local emulators of the destinations")
+    p = sub.add_parser("sandbox", help="local emulators of the destinations, on 127.0.0.1")
     p.add_argument("action", choices=["serve"])
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--only", help="comma-separated sandboxes to start (default: all)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.set_defaults(run=run_sandbox)
 
@@ -251,14 +251,20 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from destinations.sandbox.webhook_receiver import WebhookReceiver
+    from destinations.sandbox.serve import SANDBOXES, start_all, stop_all
 
-    secret = os.environ.get("OUTFLOW_WEBHOOK_SECRET")
-    if not secret:
-        raise UsageError("OUTFLOW_WEBHOOK_SECRET is not set: the sandbox verifies signatures with it")
-    receiver = WebhookReceiver(secret, port=args.port)
-    url = receiver.start()
-    print(f"webhook sandbox listening on {url}", flush=True)
+    names = args.only.split(",") if args.only else None
+    unknown = sorted(set(names or []) - set(SANDBOXES))
+    if unknown:
+        raise UsageError(f"--only: unknown sandbox {unknown[0]!r} (known: {', '.join(SANDBOXES)})")
+    try:
+        sandboxes = start_all(os.environ, names)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"could not bind a sandbox port ({exc.strerror}): is another sandbox running?") from None
+    for name, sandbox in sandboxes.items():
+        print(f"{name} sandbox listening on {sandbox.url}", flush=True)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
         while deadline is None or time.monotonic() < deadline:
@@ -266,6 +272,5 @@ def run_sandbox(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        receiver.stop()
+        stop_all(sandboxes)
     return 0
-

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# The sync half of `make demo`: start the local webhook sandbox, run every declared sync on
+# The sync half of `make demo`: start every local tool sandbox, run every declared sync on
 # day 0, move the generated world on by one day, rebuild, and run them again, so each shows
 # its day-1 diff (adds, changes, removes). Usage: scripts/demo_syncs.sh START_DATE
 set -euo pipefail
 start=${1:?usage: demo_syncs.sh START_DATE}
 bin=${BIN:-.venv/bin}
-port=${SANDBOX_PORT:-8765}
-# A throwaway key for the local sandbox only; real destinations read theirs from the environment.
+# Throwaway credentials for the local sandboxes only; real tools read theirs from the
+# environment variables destinations.yml names.
 export OUTFLOW_WEBHOOK_SECRET=${OUTFLOW_WEBHOOK_SECRET:-outflow-demo-sandbox-key}
-export OUTFLOW_WEBHOOK_URL=http://127.0.0.1:$port/outflow
+export OUTFLOW_HUBSPOT_TOKEN=${OUTFLOW_HUBSPOT_TOKEN:-pat-demo-sandbox}
+export OUTFLOW_MAILCHIMP_API_KEY=${OUTFLOW_MAILCHIMP_API_KEY:-demosandboxkey-us19}
+export OUTFLOW_KLAVIYO_API_KEY=${OUTFLOW_KLAVIYO_API_KEY:-pk_demo_sandbox}
+export OUTFLOW_SALESFORCE_TOKEN=${OUTFLOW_SALESFORCE_TOKEN:-00Ddemo!sandbox}
+export OUTFLOW_META_TOKEN=${OUTFLOW_META_TOKEN:-EAAB-demo-sandbox}
+export OUTFLOW_GOOGLE_ADS_TOKEN=${OUTFLOW_GOOGLE_ADS_TOKEN:-ya29.demo-sandbox}
+export OUTFLOW_GOOGLE_ADS_DEVELOPER_TOKEN=${OUTFLOW_GOOGLE_ADS_DEVELOPER_TOKEN:-demo-developer-token}
 
-"$bin/outflow" sandbox serve --port "$port" &
+"$bin/outflow" sandbox serve &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/8771) 2>/dev/null && break
   sleep 0.1
 done
 
