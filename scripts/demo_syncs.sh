@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sync half of `make demo`: start every local tool sandbox, run every declared sync on
-# day 0, move the generated world on by one day, rebuild, and run them again, so each shows
-# its day-1 diff (adds, changes, removes). Usage: scripts/demo_syncs.sh START_DATE
+# day 0 (a baseline), then twice more, each after the generated world moved on a day and
+# the models were rebuilt, so each sync shows its day-1 and day-2 diffs (adds, changes,
+# removes). Usage: scripts/demo_syncs.sh START_DATE
 set -euo pipefail
 start=${1:?usage: demo_syncs.sh START_DATE}
 bin=${BIN:-.venv/bin}
@@ -35,8 +36,10 @@ run_all() {
 
 echo "== day 0: first run of every sync (a baseline: adds only)"
 run_all
-echo "== day 1: the world moves on a day; rebuild; each sync sends only its diff"
-"$bin/outflow" generate --day 1
-"$bin/dbt" build --quiet --vars "{outflow_as_of: '$(date -u -d "$start + 1 day" +%F)'}"
-run_all
+for day in 1 2; do
+  echo "== day $day: the world moves on a day; rebuild; each sync sends only its diff"
+  "$bin/outflow" generate --day "$day"
+  "$bin/dbt" build --quiet --vars "{outflow_as_of: '$(date -u -d "$start + $day day" +%F)'}"
+  run_all
+done
 "$bin/outflow" status
