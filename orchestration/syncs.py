@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from orchestration.settings import REPO_ROOT, warehouse_path
+from orchestration.sync.apply import model_columns_from_warehouse
 from orchestration.sync.spec import SyncSpec, SyncSpecError, load_syncs
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,11 @@ def read_manifest(path: Path | None = None) -> dict[str, Any]:
 def column_lookup(manifest: dict[str, Any], warehouse: Path | None = None) -> Callable[[str], list[str] | None]:
     """Model name -> its columns: the built table's columns when the warehouse can be
     read, else the columns its yml documents."""
-    built: dict[str, list[str]] = {}
+    built: Callable[[str], list[str] | None] = lambda model: None  # noqa: E731
     warehouse = warehouse or warehouse_path()
     if warehouse.exists():
         try:
-            with duckdb.connect(str(warehouse), read_only=True) as con:
-                rows = con.execute(
-                    "select table_name, column_name from information_schema.columns "
-                    "where table_schema = 'main' order by table_name, ordinal_position"
-                ).fetchall()
-            for table, column in rows:
-                built.setdefault(table, []).append(column)
+            built = model_columns_from_warehouse(warehouse)
         except duckdb.Error as exc:  # locked by a writer, or not a DuckDB file
             log.warning("syncs: could not read columns from the warehouse (%s); using documented columns",
                         type(exc).__name__)
@@ -53,7 +48,7 @@ def column_lookup(manifest: dict[str, Any], warehouse: Path | None = None) -> Ca
     }
 
     def columns(model: str) -> list[str] | None:
-        return built.get(model) or documented.get(model) or None
+        return built(model) or documented.get(model) or None
 
     return columns
 
