@@ -57,7 +57,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.identifiers import normalise_email, normalise_phone, sha256_hex
 from destinations.registry import DestinationConfig, env_value
 
@@ -329,14 +329,14 @@ class GoogleAdsDestination:
         headers = {"Authorization": f"Bearer {access_token}", "developer-token": developer_token}
         if login_customer_id:
             headers["login-customer-id"] = login_customer_id
-        self.limiter = RateLimiter(requests_per_second, burst) if requests_per_second else None
-        self.client = HttpClient(
-            name=f"google_ads {name}", headers=headers, connect_timeout=connect_timeout,
+        self.client = make_client(
+            f"google_ads {name}", requests_per_second=requests_per_second, burst=burst,
+            max_concurrency=max_concurrency, headers=headers, connect_timeout=connect_timeout,
             read_timeout=read_timeout, max_retries=max_retries, backoff_base=backoff_base,
-            backoff_cap=backoff_cap, retry_after_cap=retry_after_cap, rate_limiter=self.limiter,
-            is_throttled=google_throttled, secrets=[access_token, developer_token],
-            pool_size=max(10, max_concurrency), sleep=sleep,
+            backoff_cap=backoff_cap, retry_after_cap=retry_after_cap,
+            is_throttled=google_throttled, secrets=[access_token, developer_token], sleep=sleep,
         )
+        self.limiter = self.client.rate_limiter
         self.client.session.hooks["response"].append(_retry_after_from_body)
 
     # ------------------------------------------------------------------ bodies

@@ -348,6 +348,21 @@ class HttpClient:
         self.session.close()
 
 
+def make_client(
+    name: str,
+    *,
+    requests_per_second: float | None,
+    burst: int = 1,
+    max_concurrency: int = 1,
+    **options: Any,
+) -> HttpClient:
+    """One destination's HttpClient: a token bucket shared by its threads when a rate is
+    set (None = unlimited) and a connection pool big enough for every worker thread.
+    `options` go to HttpClient unchanged (headers, timeouts, retries, is_throttled, secrets)."""
+    limiter = RateLimiter(requests_per_second, burst) if requests_per_second else None
+    return HttpClient(name=name, rate_limiter=limiter, pool_size=max(10, max_concurrency), **options)
+
+
 # --------------------------------------------------------------------------- split batch
 
 

@@ -41,7 +41,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.identifiers import normalise_email
 from destinations.registry import DestinationConfig, env_value
 
@@ -182,19 +182,13 @@ class HubSpotDestination:
             max_requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
         )
-        self.client = HttpClient(
-            name=f"hubspot {name}",
+        self.client = make_client(
+            f"hubspot {name}", requests_per_second=requests_per_second, burst=burst,
+            max_concurrency=max_concurrency,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            retry_after_cap=retry_after_cap,
-            rate_limiter=RateLimiter(requests_per_second, burst) if requests_per_second else None,
-            is_throttled=hubspot_throttled,
-            secrets=[token],
-            pool_size=max(10, max_concurrency),
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_cap=backoff_cap, retry_after_cap=retry_after_cap,
+            is_throttled=hubspot_throttled, secrets=[token],
         )
 
     # ---- the protocol

@@ -48,7 +48,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, HttpClient, RateLimiter, make_client, split_batch_retry
 from destinations.identifiers import normalise_email, normalise_phone
 from destinations.registry import DestinationConfig, RegistryError, env_value
 
@@ -135,15 +135,16 @@ class KlaviyoDestination:
         common = dict(
             headers=headers, connect_timeout=connect_timeout, read_timeout=read_timeout,
             max_retries=max_retries, backoff_base=backoff_base, backoff_cap=backoff_cap,
-            retry_after_cap=retry_after_cap, secrets=[api_key], pool_size=max(10, max_concurrency), sleep=sleep,
+            retry_after_cap=retry_after_cap, secrets=[api_key], max_concurrency=max_concurrency, sleep=sleep,
         )
-        self.limiter = RateLimiter(requests_per_second, burst) if requests_per_second else None
-        self.client = HttpClient(name=f"klaviyo {name}", rate_limiter=self.limiter,
-                                 is_throttled=self._make_hook(lambda: self.limiter), **common)
-        self.deletion_limiter = (RateLimiter(deletion_requests_per_second, deletion_burst)
-                                 if deletion_requests_per_second else None)
-        self.deletion_client = HttpClient(name=f"klaviyo {name} deletion", rate_limiter=self.deletion_limiter,
-                                          is_throttled=self._make_hook(lambda: self.deletion_limiter), **common)
+        # The hooks read the limiter attributes at call time, so they may be set after the clients.
+        self.client = make_client(f"klaviyo {name}", requests_per_second=requests_per_second, burst=burst,
+                                  is_throttled=self._make_hook(lambda: self.limiter), **common)
+        self.limiter = self.client.rate_limiter
+        self.deletion_client = make_client(
+            f"klaviyo {name} deletion", requests_per_second=deletion_requests_per_second, burst=deletion_burst,
+            is_throttled=self._make_hook(lambda: self.deletion_limiter), **common)
+        self.deletion_limiter = self.deletion_client.rate_limiter
 
     # ------------------------------------------------------------------ throttling
 

@@ -60,7 +60,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.identifiers import normalise_email
 from destinations.registry import DestinationConfig, RegistryError, env_value
 
@@ -212,18 +212,12 @@ class MailchimpDestination:
             max_concurrency=max_concurrency,
         )
         token = base64.b64encode(f"anystring:{api_key}".encode()).decode()
-        self.client = HttpClient(
-            name=f"mailchimp {name}",
+        self.client = make_client(
+            f"mailchimp {name}", requests_per_second=requests_per_second, max_concurrency=max_concurrency,
             headers={"Authorization": f"Basic {token}", "Accept": "application/json, application/problem+json"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            rate_limiter=RateLimiter(requests_per_second) if requests_per_second else None,
-            is_throttled=is_throttled,
-            secrets=[api_key],
-            pool_size=max(10, max_concurrency),
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_cap=backoff_cap,
+            is_throttled=is_throttled, secrets=[api_key],
         )
 
     # ---- target

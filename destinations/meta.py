@@ -71,7 +71,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.identifiers import normalise_email, normalise_phone, sha256_hex
 from destinations.registry import DestinationConfig, env_value
 
@@ -345,19 +345,13 @@ class MetaAudienceDestination:
             max_requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
         )
-        self.client = HttpClient(
-            name=f"meta {name}",
+        self.client = make_client(
+            f"meta {name}", requests_per_second=requests_per_second, burst=burst,
+            max_concurrency=max_concurrency,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            retry_after_cap=retry_after_cap,
-            rate_limiter=RateLimiter(requests_per_second, burst) if requests_per_second else None,
-            is_throttled=meta_throttled,
-            secrets=[access_token],
-            pool_size=max(10, max_concurrency),
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_cap=backoff_cap, retry_after_cap=retry_after_cap,
+            is_throttled=meta_throttled, secrets=[access_token],
         )
 
     # ---- the protocol

@@ -60,7 +60,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.registry import DestinationConfig, env_value
 
 API_VERSION = "62.0"
@@ -226,18 +226,13 @@ class SalesforceDestination:
             max_concurrency=max_concurrency,
             async_jobs=bulk or bulk_threshold <= max_batch_size,
         )
-        self.client = HttpClient(
-            name=f"salesforce {name}",
+        self.client = make_client(
+            f"salesforce {name}", requests_per_second=requests_per_second, burst=burst,
+            max_concurrency=max_concurrency,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            rate_limiter=RateLimiter(requests_per_second, burst) if requests_per_second else None,
-            is_throttled=salesforce_throttled,
-            secrets=[access_token],
-            pool_size=max(10, max_concurrency),
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_cap=backoff_cap,
+            is_throttled=salesforce_throttled, secrets=[access_token],
         )
 
     # ---- the protocol

@@ -30,7 +30,7 @@ from destinations.base import (
     ResultStatus,
     check_results,
 )
-from destinations.http import BatchRefused, HttpClient, RateLimiter, split_batch_retry
+from destinations.http import BatchRefused, make_client, split_batch_retry
 from destinations.registry import DestinationConfig, RegistryError, env_value
 
 _STATUSES = {s.value: s for s in ResultStatus}
@@ -77,18 +77,12 @@ class WebhookDestination:
             max_requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,
         )
-        limiter = RateLimiter(requests_per_second, burst) if requests_per_second else None
-        self.client = HttpClient(
-            name=f"webhook {name}",
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            retry_after_cap=retry_after_cap,
-            rate_limiter=limiter,
+        self.client = make_client(
+            f"webhook {name}", requests_per_second=requests_per_second, burst=burst,
+            max_concurrency=max_concurrency,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_cap=backoff_cap, retry_after_cap=retry_after_cap,
             secrets=[secret],
-            pool_size=max(10, max_concurrency),
         )
 
     def write(self, batch: Batch) -> list[RecordResult]:
