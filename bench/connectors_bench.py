@@ -12,14 +12,22 @@ to the sandbox's list or audience, the webhook UPSERTs.
 Scenarios, per connector:
 - unthrottled: the sandbox without limits, the destination's own rate limit lifted where its
   Config allows -> records per second;
-- throttled: the sandbox throttling at --throttle-rps, the destination at its Config defaults ->
-  achieved share of the sandbox's allowed rate (requests it accepted / elapsed / throttle_rps),
-  records lost (sent, not in the sandbox state at the end; must be 0) and records duplicated.
-  `client_rps` says what the destination's default limiter allows: a default below the
-  sandbox's rate caps the share by design.
+- throttled: the sandbox enforcing the tool's own documented limit, which is what the
+  destination's Config defaults to, and the destination at its Config defaults ->
+  achieved share of that limit, records lost (sent, not in the sandbox state at the end; must
+  be 0) and records duplicated. Per tool:
+  - rate-limited tools (hubspot, salesforce, klaviyo, meta): sandbox throttle_rps = the Config's
+    default requests_per_second; share = requests the sandbox accepted / elapsed / that rate;
+  - webhook: no documented limit (Config default: none); sandbox and client both at 5 req/s;
+  - mailchimp: its limit is 10 simultaneous connections, not a rate: the sandbox's
+    max_connections = the Config's default max_concurrency (10); share = throttled records/s /
+    unthrottled records/s at the same concurrency (the unthrottled sandbox has no cap);
+  - google_ads: throughput is bound by the job cycle (create, addOperations, run, then status
+    polls): sandbox throttle_rps = the Config's default requests_per_second; share counts only
+    the non-polling requests (create/addOperations/run), the polls are reported beside it.
 Writes bench/results/connectors.json. Not in CI.
 
-    .venv/bin/python bench/connectors_bench.py [--records 20000] [--throttle-rps 5] [--only hubspot,meta]
+    .venv/bin/python bench/connectors_bench.py [--records 20000] [--only hubspot,meta]
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +80,10 @@ class Connector:
     fields: Callable[[int, str], dict[str, Any]]  # (i, email) -> Record.fields
     stored: Callable[[SandboxServer], tuple[set[str], int]]  # -> (emails or hashes present, duplicates)
     by_hash: bool = False  # `stored` gives SHA-256 of emails (ad tools keep only hashes)
-    records: int | None = None  # a lower N for slow async-job tools
+    records: int | None = None  # N for this tool whatever --records says (see CONNECTORS)
+    limited: dict[str, Any] = field(default_factory=dict)  # throttled-run settings beyond the defaults
+    by_connections: bool = False  # the documented limit is concurrent connections, not a rate
+    polling: str | None = None  # path suffix of status polls, left out of the share
 
 
 def _names(i: int) -> tuple[str, str]:
@@ -177,23 +188,23 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     Connector("mailchimp", Operation.ADD_MEMBER, "seg1", _mailchimp_sb,
               lambda url: {"base_url": f"{url}/3.0", "list_id": "list0001"},
               {"requests_per_second": None},
-              _plain, _mailchimp_stored),
+              _plain, _mailchimp_stored, by_connections=True),
     Connector("klaviyo", Operation.ADD_MEMBER, "Y6nRLr", _klaviyo_sb,
               lambda url: {"base_url": url},
               {"requests_per_second": None},
-              _plain, _klaviyo_stored, records=5_000),
+              _plain, _klaviyo_stored, records=5_000),  # 2.5 req/s: a larger N only takes longer
     Connector("meta", Operation.ADD_MEMBER, "23850000000000001", _meta_sb,
               lambda url: {"base_url": url},
               {"requests_per_second": 50, "burst": 50},
-              _plain, _meta_stored, by_hash=True),
+              _plain, _meta_stored, by_hash=True, records=60_000),  # 6 requests of 10,000 rows at 1/s
     Connector("google_ads", Operation.ADD_MEMBER, "5550001", _google_sb,
               lambda url: {"customer_id": "1234567890", "base_url": url},
               {"requests_per_second": None},
-              _plain, _google_stored, by_hash=True),
+              _plain, _google_stored, by_hash=True, polling="/googleAds:search"),
     Connector("webhook", Operation.UPSERT, "contacts", _webhook_sb,
               lambda url: {"url": url},
               {"requests_per_second": None},
-              _plain, _webhook_stored),
+              _plain, _webhook_stored, limited={"requests_per_second": 5.0}),  # no documented limit
 )}
 
 
@@ -209,20 +220,54 @@ def _env_keys(kind: str) -> dict[str, str]:
     return dict(zip(_CREDENTIAL_KEYS[kind], SANDBOXES[kind].env, strict=True))
 
 
+NO_CAP = 1_000_000  # max_connections of the "without limits" sandbox
+
+
+def sandbox_limits(c: Connector, *, throttled: bool) -> dict[str, Any]:
+    """Sandbox knobs: none (no cap) or the tool's documented limit, read from its Config defaults."""
+    if not throttled:
+        return {"max_connections": NO_CAP} if c.by_connections else {}
+    defaults = importlib.import_module(f"destinations.{c.name}").Config.model_fields
+    if c.by_connections:
+        return {"max_connections": defaults["max_concurrency"].default}
+    rps = c.limited.get("requests_per_second", defaults["requests_per_second"].default)
+    if rps is None:
+        raise SystemExit(f"{WHERE}: {c.name} documents no rate; give it one in `limited`")
+    return {"throttle_rps": float(rps)}
+
+
+def _count_by_kind(sandbox: SandboxServer, polling: str) -> Counter:
+    """Accepted requests, split into status polls and the rest (the sandbox counts them together)."""
+    counts: Counter[str] = Counter()
+    dispatch = sandbox.dispatch
+
+    def counted(request):
+        response = dispatch(request)
+        if response is not None and response.status != 429:  # 429: the sandbox's throttle refused it
+            with sandbox.lock:
+                counts["polling" if request.path.endswith(polling) else "job"] += 1
+        return response
+
+    sandbox.dispatch = counted  # the handler looks it up on the instance
+    return counts
+
+
 def build(c: Connector, url: str, env: dict[str, str], unlimited: bool):
     module = importlib.import_module(f"destinations.{c.name}")
-    settings = {"type": c.name, **c.config(url), **_env_keys(c.name), **(c.unlimited if unlimited else {})}
+    settings = {"type": c.name, **c.config(url), **_env_keys(c.name), **(c.unlimited if unlimited else c.limited)}
     cfg = module.Config.model_validate(settings)
     return module.from_config(f"{c.name}_bench", cfg, where=WHERE, env=env)
 
 
-def run(c: Connector, n: int, *, throttle_rps: float | None) -> dict[str, Any]:
+def run(c: Connector, n: int, *, throttled: bool) -> dict[str, Any]:
     env = {var: f"bench-{var.lower()}-0123456789" for var in SANDBOXES[c.name].env}
     emails = {f"p{i:08d}": f"bench.user{i}@example.com" for i in range(n)}
     recs = [Record(k, c.fields(i, e)) for i, (k, e) in enumerate(emails.items())]
-    sandbox = c.sandbox(*(env[v] for v in SANDBOXES[c.name].env), port=0, throttle_rps=throttle_rps)
+    limits = sandbox_limits(c, throttled=throttled)
+    sandbox = c.sandbox(*(env[v] for v in SANDBOXES[c.name].env), port=0, **limits)
+    kinds = _count_by_kind(sandbox, c.polling) if c.polling else None
     with sandbox:
-        dest = build(c, sandbox.url, env, unlimited=throttle_rps is None)
+        dest = build(c, sandbox.url, env, unlimited=not throttled)
         size, workers = dest.capabilities.max_batch_size, dest.capabilities.max_concurrency
         pending = {r.key: r for r in recs}
         rounds = errors = 0
@@ -261,54 +306,87 @@ def run(c: Connector, n: int, *, throttle_rps: float | None) -> dict[str, Any]:
         "records_lost": len(want - present), "records_duplicated": duplicated,
         "unacknowledged": len(pending),
     }
-    if throttle_rps:
-        achieved = out["requests_accepted"] / elapsed
-        out.update(allowed_requests_per_second=throttle_rps, achieved_requests_per_second=round(achieved, 2),
-                   achieved_share=round(achieved / throttle_rps, 3),
+    if "max_connections" in limits:
+        out["sandbox_max_connections"] = limits["max_connections"]
+    if "throttle_rps" in limits:
+        rps = limits["throttle_rps"]
+        counted = out["requests_accepted"] if kinds is None else kinds["job"]
+        achieved = counted / elapsed
+        out.update(allowed_requests_per_second=rps, achieved_requests_per_second=round(achieved, 2),
+                   achieved_share=round(achieved / rps, 3),
                    # The sandbox's bucket starts full (one second's worth): a short run can exceed 1.0.
-                   sandbox_initial_burst_requests=max(1, int(throttle_rps)))
+                   sandbox_initial_burst_requests=max(1, int(rps)))
+        if kinds is not None:
+            out.update(share_counts="non-polling requests (create/addOperations/run)",
+                       requests_accepted_job=kinds["job"], requests_accepted_polling=kinds["polling"],
+                       achieved_share_all_requests=round(out["requests_accepted"] / elapsed / rps, 3))
     return out
+
+
+def connections_share(r: dict[str, Any]) -> None:
+    """Mailchimp: its limit is connections, so the share is of the unthrottled throughput."""
+    u, t = r["unthrottled"], r["throttled"]
+    t.update(share_counts="throttled records/s / unthrottled records/s, both at concurrency "
+             f"{t['concurrency']}", achieved_requests_per_second=round(t["requests_accepted"] / t["seconds"], 2),
+             achieved_share=round(t["records_per_second"] / u["records_per_second"], 3))
 
 
 def table(report: dict[str, Any]) -> str:
     head = (f"{'connector':<11} {'op':<10} {'N':>6} {'batch':>6} {'conc':>4} | {'rec/s':>8} | "
-            f"{'client rps':>10} {'req ok':>6} {'req/s':>6} {'share':>6} {'lost':>5} {'dup':>4} {'rounds':>6} "
-            f"{'secs':>6}")
+            f"{'limit':>9} {'client rps':>10} {'req ok':>6} {'req/s':>6} {'rec/s':>8} {'share':>6} {'lost':>5} "
+            f"{'dup':>4} {'rounds':>6} {'secs':>6}")
     lines = [head, "-" * len(head)]
     for name, r in report["connectors"].items():
         u, t = r["unthrottled"], r["throttled"]
         crps = "none" if t["client_rps"] is None else f"{t['client_rps']:g}"
+        limit = (f"{t['sandbox_max_connections']} conn" if "sandbox_max_connections" in t
+                 else f"{t['allowed_requests_per_second']:g} req/s")
         lines.append(
             f"{name:<11} {r['operation']:<10} {u['records']:>6} {u['batch_size']:>6} {u['concurrency']:>4} | "
-            f"{u['records_per_second']:>8} | {crps:>10} {t['requests_accepted']:>6} "
-            f"{t['achieved_requests_per_second']:>6} {t['achieved_share']:>6.0%} {t['records_lost']:>5} "
-            f"{t['records_duplicated']:>4} {t['rounds']:>6} {t['seconds']:>6}")
+            f"{u['records_per_second']:>8} | {limit:>9} {crps:>10} {t['requests_accepted']:>6} "
+            f"{t['achieved_requests_per_second']:>6} {t['records_per_second']:>8} {t['achieved_share']:>6.0%} "
+            f"{t['records_lost']:>5} {t['records_duplicated']:>4} {t['rounds']:>6} {t['seconds']:>6}")
+    for name, r in report["connectors"].items():
+        t = r["throttled"]
+        if "requests_accepted_polling" in t:
+            lines.append(f"{name}: share over non-polling requests only ({t['requests_accepted_job']} "
+                         f"create/addOperations/run accepted, {t['requests_accepted_polling']} status polls "
+                         f"beside them; all requests: {t['achieved_share_all_requests']:.0%} of "
+                         f"{t['allowed_requests_per_second']:g} req/s). Bound by the job cycle, not the rate.")
+        elif "sandbox_max_connections" in t:
+            lines.append(f"{name}: documented limit is {t['sandbox_max_connections']} simultaneous connections, "
+                         f"not a rate; share = throttled rec/s / unthrottled rec/s, both at concurrency "
+                         f"{t['concurrency']}. Refused: {t['requests_refused'] or 'none'}.")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=20_000)
-    ap.add_argument("--throttle-rps", type=float, default=5.0)
     ap.add_argument("--only", help="comma-separated connectors (default: all)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     names = args.only.split(",") if args.only else list(CONNECTORS)
-    report: dict[str, Any] = {"throttle_rps": args.throttle_rps, "rounds_max": ROUNDS,
+    unknown = [n for n in names if n not in CONNECTORS]
+    if unknown:
+        raise SystemExit(f"--only: unknown connector(s) {', '.join(unknown)}; choose from {', '.join(CONNECTORS)}")
+    report: dict[str, Any] = {"throttle": "each tool's documented limit (its Config defaults)", "rounds_max": ROUNDS,
                               "python": platform.python_version(), "connectors": {}}
     for name in names:
         c = CONNECTORS[name]
-        n = min(args.records, c.records or args.records)
-        report["connectors"][name] = {
+        n = c.records or args.records
+        report["connectors"][name] = r = {
             "operation": c.operation.value, "target": c.target,
-            "unthrottled": run(c, n, throttle_rps=None),
-            "throttled": run(c, n, throttle_rps=args.throttle_rps),
+            "unthrottled": run(c, n, throttled=False),
+            "throttled": run(c, n, throttled=True),
         }
+        if c.by_connections:
+            connections_share(r)
         print(f"{name}: done", file=sys.stderr, flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"throttled runs: sandbox at {args.throttle_rps:g} req/s, destination at its defaults; "
-          f"share = accepted requests / elapsed / {args.throttle_rps:g}")
+    print("throttled runs: sandbox at the tool's documented limit (`limit`), destination at its Config defaults "
+          "(webhook: client at 5 req/s); share = accepted requests / elapsed / limit, except where noted below")
     print(table(report))
 
 
