@@ -312,7 +312,7 @@ class MetaAudienceDestination:
         max_batch_size: int = MAX_ROWS,
         rows_per_request: int = MAX_ROWS,
         requests_per_second: float = DEFAULT_RPS,
-        burst: int = 2,
+        burst: int = 1,
         max_concurrency: int = 2,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
@@ -473,7 +473,7 @@ class Config(DestinationConfig):
     max_batch_size: int = Field(MAX_ROWS, ge=1, le=100_000)
     rows_per_request: int = Field(MAX_ROWS, ge=1, le=MAX_ROWS)
     requests_per_second: float = Field(DEFAULT_RPS, gt=0, le=50)
-    burst: int = Field(2, ge=1, le=50)
+    burst: int = Field(1, ge=1, le=50)  # steady pacing: Meta counts usage per rolling hour
     max_concurrency: int = Field(2, ge=1, le=8)
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(60.0, gt=0)

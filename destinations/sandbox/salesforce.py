@@ -92,6 +92,8 @@ class SalesforceSandbox(SandboxServer):
         self.bulk_polls_in_progress = bulk_polls_in_progress
         self.api_limit = api_limit
         self.records: dict[str, dict[str, Any]] = {}  # Id -> {"type", fields...}
+        # (sObject, external id field, value) -> Id, so an upsert finds its record without a scan.
+        self._by_external_id: dict[tuple[str, str, Any], str] = {}
         self.members: dict[str, dict[str, str]] = {}
         self.campaigns: dict[str, set[str]] = {}
         self.deleted: set[str] = set()
@@ -177,7 +179,9 @@ class SalesforceSandbox(SandboxServer):
         lock = self._lock_error()
         if lock:
             return {"id": None, "success": False, "created": False, "errors": [lock]}
-        rid = next((i for i, r in self.records.items() if r["type"] == sobject and r.get(ext_field) == ext), None)
+        rid = self._by_external_id.get((sobject, ext_field, ext))
+        if rid is not None and (rid not in self.records or self.records[rid].get(ext_field) != ext):
+            rid = None  # deleted, or its external id changed since
         created = rid is None
         if created:
             merged = {k.lower() for k, v in fields.items() if v not in (None, "")}
@@ -189,6 +193,8 @@ class SalesforceSandbox(SandboxServer):
             self.records[rid] = {"type": sobject, "Id": rid}
             self.creations += 1
         self.records[rid].update(fields)
+        for field in self.external_id_fields & fields.keys():
+            self._by_external_id[(sobject, field, fields[field])] = rid
         return {"id": rid, "success": True, "errors": [], "created": created}
 
     # ---- sObject Collections
