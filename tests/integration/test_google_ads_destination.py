@@ -13,6 +13,7 @@ from destinations.google_ads import Config, GoogleAdsDestination, from_config
 from destinations.identifiers import sha256_hex
 from destinations.registry import RegistryError, build_destination
 from destinations.sandbox.google_ads import GoogleAdsSandbox
+from tests.integration.delivery import resend_until_acknowledged
 
 CID, LIST = "1234567890", "42"
 TOKEN, DEV = "ya29.sandbox-token", "dev-sandbox-token"
@@ -159,25 +160,7 @@ def test_faults_are_retryable_and_nothing_is_lost_or_duplicated(operation):
             base = tuple(Record(r.key, {}, ids[r.key]) for r in base)
         sb.error_share, sb.drop_connection_share = 0.15, 0.15
         pending = {r.key: r for r in base}
-        rounds = 0
-        while pending and rounds < 30:
-            rounds += 1
-            todo = list(pending.values())
-
-            def send(part):
-                try:
-                    return d.write(Batch("s", LIST, operation, tuple(part)))
-                except DestinationError as exc:
-                    assert exc.retryable
-                    return []
-
-            with ThreadPoolExecutor(2) as pool:
-                for results in pool.map(send, [todo[i:i + 50] for i in range(0, len(todo), 50)]):
-                    for r in results:
-                        assert r.status is not ResultStatus.REJECTED, r
-                        if r.status is ResultStatus.OK:
-                            pending.pop(r.key)
-        assert not pending, f"{len(pending)} never acknowledged after {rounds} rounds"
+        acked, rounds = resend_until_acknowledged(d, LIST, operation, pending, batch_size=50, workers=2, max_rounds=30)
         assert sb.refused["server_error"] + d.client.stats["connection_errors"] > 0
         expected = {email_hash(i) for i in range(n)} if operation is Operation.ADD_MEMBER else set()
         assert sb.hashed_emails(LIST) == expected

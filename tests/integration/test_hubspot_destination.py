@@ -12,6 +12,7 @@ from destinations.base import Batch, Destination, DestinationError, Operation, R
 from destinations.hubspot import Config, HubSpotDestination, from_config
 from destinations.registry import RegistryError, build_destination
 from destinations.sandbox.hubspot import HubSpotSandbox
+from tests.integration.delivery import resend_until_acknowledged
 
 TOKEN = "pat-na1-test-0123456789abcdef"
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05, "read_timeout": 5.0, "requests_per_second": 500.0, "burst": 50}
@@ -217,27 +218,7 @@ def test_faults_are_retryable_and_nothing_is_lost_or_duplicated(operation):
         target = LIST if operation is Operation.ADD_MEMBER else "contacts"
         pending = {r.key: (r if operation is Operation.UPSERT else Record(r.key, r.fields, destination_id=ids[r.key]))
                    for r in base}
-        acked: dict[str, str | None] = {}
-        rounds = 0
-        while pending and rounds < 25:  # each round = a later sync run re-sending what failed
-            rounds += 1
-            todo = list(pending.values())
-
-            def send(part):
-                try:
-                    return d.write(Batch("s", target, operation, tuple(part)))
-                except DestinationError as exc:
-                    assert exc.retryable
-                    return []
-
-            with ThreadPoolExecutor(4) as pool:
-                for results in pool.map(send, [todo[i:i + 100] for i in range(0, len(todo), 100)]):
-                    for r in results:
-                        assert r.status is not ResultStatus.REJECTED, r
-                        if r.status is ResultStatus.OK:
-                            acked[r.key] = r.destination_id
-                            pending.pop(r.key)
-        assert not pending, f"{len(pending)} records never acknowledged after {rounds} rounds"
+        acked, rounds = resend_until_acknowledged(d, target, operation, pending, batch_size=100, workers=4, max_rounds=25)
         faults = sb.refused["record_error"] + sb.refused["server_error"] + d.client.stats["connection_errors"]
         assert faults > 0  # the faults did happen
         assert rounds > 1 or operation is not Operation.UPSERT  # per-record errors wait for a later run

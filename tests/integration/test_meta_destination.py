@@ -16,6 +16,7 @@ from destinations.base import Batch, Destination, DestinationError, Operation, R
 from destinations.meta import Config, MetaAudienceDestination, from_config, users_body
 from destinations.registry import RegistryError, build_destination
 from destinations.sandbox.meta import MetaSandbox
+from tests.integration.delivery import resend_until_acknowledged
 
 TOKEN = "EAAB-test-token-0123456789abcdef"
 AUD = "23850000000000001"
@@ -209,25 +210,7 @@ def test_faults_are_retryable_and_nothing_is_lost_or_duplicated(operation):
             d.write(Batch("s", AUD, Operation.ADD_MEMBER, base + recs(50, start=n)))
             sb.error_share, sb.drop_connection_share = 0.3, 0.2
         pending = {r.key: r for r in base}
-        rounds = 0
-        while pending and rounds < 25:  # each round = a later sync run re-sending what failed
-            rounds += 1
-            todo = list(pending.values())
-
-            def send(part):
-                try:
-                    return d.write(Batch("s", AUD, operation, tuple(part)))
-                except DestinationError as exc:
-                    assert exc.retryable
-                    return []
-
-            with ThreadPoolExecutor(4) as pool:
-                for results in pool.map(send, [todo[i:i + 30] for i in range(0, len(todo), 30)]):
-                    for r in results:
-                        assert r.status is not ResultStatus.REJECTED, r
-                        if r.status is ResultStatus.OK:
-                            pending.pop(r.key)
-        assert not pending, f"{len(pending)} records never acknowledged after {rounds} rounds"
+        acked, rounds = resend_until_acknowledged(d, AUD, operation, pending, batch_size=30, workers=4, max_rounds=25)
         assert sb.refused["server_error"] + d.client.stats["connection_errors"] > 0
         members = sb.members(AUD)
         if operation is Operation.ADD_MEMBER:

@@ -12,6 +12,7 @@ from destinations.base import Batch, Destination, DestinationError, Operation, R
 from destinations.registry import RegistryError, build_destination
 from destinations.salesforce import Config, SalesforceDestination, from_config
 from destinations.sandbox.salesforce import SalesforceSandbox
+from tests.integration.delivery import resend_until_acknowledged
 
 TOKEN = "00Dxx0000000001!AQ0AQSecretSessionValue"
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05, "read_timeout": 5.0, "requests_per_second": 500.0,
@@ -236,27 +237,7 @@ def test_faults_are_retryable_and_nothing_is_lost_or_duplicated(operation, bulk)
         target = CAMPAIGN if operation is Operation.ADD_MEMBER else "Contact"
         pending = {r.key: (Record(r.key, r.fields, destination_id=ids[r.key]) if operation is Operation.DELETE
                            else r) for r in base}
-        acked: dict[str, str | None] = {}
-        rounds = 0
-        while pending and rounds < 30:  # each round = a later sync run re-sending what failed
-            rounds += 1
-            todo = list(pending.values())
-
-            def send(part):
-                try:
-                    return d.write(Batch("s", target, operation, tuple(part)))
-                except DestinationError as exc:
-                    assert exc.retryable
-                    return []
-
-            with ThreadPoolExecutor(4) as pool:
-                for results in pool.map(send, [todo[i:i + 100] for i in range(0, len(todo), 100)]):
-                    for r in results:
-                        assert r.status is not ResultStatus.REJECTED, r
-                        if r.status is ResultStatus.OK:
-                            acked[r.key] = r.destination_id
-                            pending.pop(r.key)
-        assert not pending, f"{len(pending)} records never acknowledged after {rounds} rounds"
+        acked, rounds = resend_until_acknowledged(d, target, operation, pending, batch_size=100, workers=4, max_rounds=30)
         faults = sb.refused["record_error"] + sb.refused["server_error"] + d.client.stats["connection_errors"]
         assert faults > 0 and rounds > 1
         assert bool(sb.bulk_job_ids()) is bulk

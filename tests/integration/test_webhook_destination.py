@@ -16,6 +16,7 @@ import requests
 from destinations.base import Batch, Destination, DestinationError, Operation, Record, ResultStatus
 from destinations.sandbox.webhook_receiver import WebhookReceiver
 from destinations.webhook import WebhookDestination, signature_headers
+from tests.integration.delivery import resend_until_acknowledged
 
 SECRET = "whsec-test-0123456789"
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05, "read_timeout": 5.0}
@@ -134,29 +135,8 @@ def test_faults_lose_nothing_and_create_nothing_twice(operation):
     with WebhookReceiver(SECRET, max_batch_size=50, error_share=0.25, drop_connection_share=0.2, seed=11) as rc:
         d = dest(rc.url, max_batch_size=50, max_retries=3)
         pending = {r.key: r for r in recs(n, idem=True)}
-        acked: dict[str, str] = {}
-        rounds = 0
-        while pending and rounds < 30:  # each round = a later sync run re-sending what failed
-            rounds += 1
-            todo = list(pending.values())
-            parts = [todo[i:i + 50] for i in range(0, len(todo), 50)]
-
-            def send(part):
-                try:
-                    return d.write(Batch("s", "people", operation, tuple(part)))
-                except DestinationError as exc:
-                    assert exc.retryable
-                    return []
-
-            with ThreadPoolExecutor(4) as pool:
-                for results in pool.map(send, parts):
-                    for r in results:
-                        assert r.status is not ResultStatus.REJECTED, r
-                        if r.status is ResultStatus.OK:
-                            acked[r.key] = r.destination_id
-                            pending.pop(r.key)
+        acked, rounds = resend_until_acknowledged(d, "people", operation, pending, batch_size=50, workers=4, max_rounds=30)
         state = rc.state
-        assert not pending, f"{len(pending)} records never acknowledged after {rounds} rounds"
         assert rounds > 1 and rc.refused["dropped_after_apply"] > 0  # the faults did happen
         assert set(state.records["people"]) == {f"p{i:05d}" for i in range(n)}
         assert state.creations == n  # exactly once: no record created twice
