@@ -41,11 +41,13 @@ class DestinationsResource(dg.ConfigurableResource):
         return build_destination(name, self.config_path)
 
 
-def _destination_kind(spec: SyncSpec) -> str:
+def _destination_kinds() -> dict[str, str]:
+    """Configured destination name -> its type, read once for all sync assets."""
     try:
-        return load_destinations()[spec.destination].type
-    except (RegistryError, KeyError, FileNotFoundError):
-        return "destination"
+        return {name: config.type for name, config in load_destinations().items()}
+    except RegistryError as exc:  # the run will name the problem; the asset graph still loads
+        log.error("outflow: %s", exc)
+        return {}
 
 
 def _metadata(report: RunReport) -> dict:
@@ -95,7 +97,7 @@ def _checks(spec: SyncSpec, report: RunReport) -> list[dg.AssetCheckResult]:
     ]
 
 
-def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
+def build_sync_asset(spec: SyncSpec, kinds: dict[str, str] | None = None) -> dg.AssetsDefinition:
     upstream = get_asset_key_for_model([outflow_dbt_assets], spec.model)
     automation = dg.AutomationCondition.eager() if spec.trigger.on_upstream_change else None
 
@@ -104,7 +106,7 @@ def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         key_prefix=["syncs"],
         group_name="syncs",
         deps=[upstream],
-        kinds={_destination_kind(spec)},
+        kinds={(kinds if kinds is not None else _destination_kinds()).get(spec.destination, "destination")},
         description=f"{spec.mode.value} {spec.model} -> {spec.destination}/{spec.object}",
         pool=DUCKDB_POOL,
         automation_condition=automation,
@@ -151,4 +153,5 @@ def load_sync_definitions() -> tuple[list[dg.AssetsDefinition], list[dg.Schedule
     specs, errors = declared_syncs(read_manifest(dbt_project.manifest_path))
     for error in errors:
         log.error("outflow: %s", error)
-    return [build_sync_asset(s) for s in specs], sync_schedules(specs)
+    kinds = _destination_kinds()
+    return [build_sync_asset(s, kinds) for s in specs], sync_schedules(specs)
