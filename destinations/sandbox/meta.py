@@ -90,6 +90,7 @@ class MetaSandbox(SandboxServer):
         self.throttle_code = throttle_code
         self.invalid_hashes = set(invalid_hashes)
         self.audiences: dict[str, list[dict[str, str]]] = {str(a): [] for a in audiences}
+        self._member_keys: dict[str, set[tuple]] = {}  # audience -> its members as sorted item tuples
         self.sessions: dict[str, dict[str, Any]] = {}
         self.values_seen: set[str] = set()
         self.bodies: deque[bytes] = deque(maxlen=50)
@@ -241,7 +242,11 @@ class MetaSandbox(SandboxServer):
                 rows.append(row)
             members = self.audiences[audience]
             if add:
-                known = {tuple(sorted(m.items())) for m in members}
+                # Kept between calls (rebuilding it per call made adds quadratic in the audience
+                # size); rebuilt when the list was changed directly, e.g. by a test.
+                known = self._member_keys.get(audience)
+                if known is None or len(known) != len(members):
+                    known = self._member_keys[audience] = {tuple(sorted(m.items())) for m in members}
                 for row in rows:
                     if tuple(sorted(row.items())) not in known:
                         members.append(row)
@@ -253,6 +258,7 @@ class MetaSandbox(SandboxServer):
                 def gone(m: dict[str, str]) -> bool:
                     return tuple(sorted(m.items())) in exact or any((k, m.get(k)) in keys for k in ("EMAIL", "PHONE"))
                 self.audiences[audience] = [m for m in members if not gone(m)]
+                self._member_keys.pop(audience, None)
             sid = str(session["session_id"]) if session else str(next(self._session_ids))
             state = self.sessions.setdefault(sid, {"audience_id": audience, "batches": [], "closed": False,
                                                    "num_received": 0, "num_invalid_entries": 0,

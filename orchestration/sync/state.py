@@ -160,6 +160,12 @@ def _json(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
 
 
+def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Row dicts as an Arrow table, built column by column (pa.Table.from_pylist walks
+    every dict per column and was most of a batch's commit time; docs/performance.md)."""
+    return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     state_rows: Iterable[dict],
@@ -169,8 +175,8 @@ def commit_batch(
 ) -> None:
     """One transaction: the batch's new state rows, its changelog rows and the run's
     running totals. Either all of it lands or none (then the batch is re-sent)."""
-    state = pa.Table.from_pylist(list(state_rows), schema=STATE_ARROW)
-    log = pa.Table.from_pylist(list(changelog_rows), schema=CHANGELOG_ARROW)
+    state = to_arrow(list(state_rows), STATE_ARROW)
+    log = to_arrow(list(changelog_rows), CHANGELOG_ARROW)
     state_cols = ", ".join(STATE_ARROW.names)
     log_cols = ", ".join(f'"{c}"' for c in CHANGELOG_ARROW.names)
     con.execute("BEGIN TRANSACTION")
@@ -192,7 +198,7 @@ def commit_batch(
 
 def write_state(con: duckdb.DuckDBPyConnection, state_rows: list[dict]) -> None:
     """State rows alone, in one transaction (the pre-send `pending` marks)."""
-    state = pa.Table.from_pylist(state_rows, schema=STATE_ARROW)
+    state = to_arrow(state_rows, STATE_ARROW)
     cols = ", ".join(STATE_ARROW.names)
     con.register("_outflow_intent", state)
     try:
