@@ -26,17 +26,11 @@ MODEL_COLUMNS = (
 
 
 def blocking_rules() -> list:
-    """Pairs worth comparing: share a name, a date of birth, or an address fragment.
-
-    A rule on one common value alone (a date of birth, a surname and a birth year) makes
-    pairs quadratic in the number of contacts: 66 million from `dob` alone at a million
-    profiles. Those rules also require an initial of the other name, which cuts their
-    pairs about fivefold at the same recall (docs/performance.md)."""
+    """Pairs worth comparing: share a name, a date of birth, or an address fragment."""
     return [
         block_on("first_name", "last_name"),
         block_on("first_name_canonical", "last_name"),
-        block_on("dob", "substr(last_name, 1, 1)"),
-        block_on("dob", "substr(first_name, 1, 1)"),
+        block_on("dob"),
         block_on("postal_code", "first_name"),
         block_on("postal_code", "last_name"),
         block_on("postal_code", "street"),
@@ -44,8 +38,8 @@ def blocking_rules() -> list:
         block_on("postal_code", "substr(street, 1, 4)"),
         block_on("first_name", "city", "substr(last_name, 1, 1)"),
         block_on("last_name", "city"),
-        block_on("last_name", "substr(dob, 1, 4)", "substr(first_name, 1, 1)"),
-        block_on("first_name", "substr(dob, 1, 4)", "substr(last_name, 1, 1)"),
+        block_on("last_name", "substr(dob, 1, 4)"),
+        block_on("first_name", "substr(dob, 1, 4)"),
         block_on("substr(first_name, 1, 2)", "substr(last_name, 1, 2)", "substr(dob, 1, 4)"),
         # Forename and surname entered the wrong way round.
         "l.first_name = r.last_name and l.last_name = r.first_name",
