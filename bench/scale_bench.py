@@ -51,10 +51,12 @@ DBT_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
 RAW_TABLES = ("crm_contacts", "web_events", "email_events", "orders", "consent_events", "deletion_requests",
               "conversions")
 
-# Runs argv[2:] as a child; writes the child tree's peak RSS (KiB, the largest process) to argv[1].
+# Runs argv[2:] as a child; writes the child tree's peak RSS (KiB, the largest process) and its
+# CPU seconds (user + system, every process of the tree) to argv[1].
 WRAPPER = (
     "import resource, subprocess, sys; r = subprocess.run(sys.argv[2:]); "
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {u.ru_utime + u.ru_stime}'); "
     "sys.exit(r.returncode)"
 )
 
@@ -114,6 +116,13 @@ def start_sandboxes() -> dict[str, Any]:
     return boxes
 
 
+def cpu_seconds() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 # ---- one sync step, in its own process (`scale_bench.py sync-step ...`)
 
 def _except_columns(spec) -> str:
@@ -143,12 +152,12 @@ def sync_step(which: str, url: str, warehouse: Path) -> dict[str, Any]:
         except_s = time.perf_counter() - t
     dest = destination(which, url)
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         plan = run_sync(spec, dest, warehouse, dry_run=True)
-        plan_s = time.perf_counter() - t
-        t = time.perf_counter()
+        plan_s, plan_cpu = time.perf_counter() - t, cpu_seconds() - c
+        t, c = time.perf_counter(), cpu_seconds()
         run = run_sync(spec, dest, warehouse)
-        apply_s = time.perf_counter() - t
+        apply_s, apply_cpu = time.perf_counter() - t, cpu_seconds() - c
     finally:
         dest.close()
     with duckdb.connect(str(warehouse)) as con:
@@ -157,6 +166,9 @@ def sync_step(which: str, url: str, warehouse: Path) -> dict[str, Any]:
         "sync": spec.name, "mode": spec.mode.value, "model_rows": plan.model_rows, "planned": plan.planned_total,
         "plan_seconds": round(plan_s, 3), "except_seconds": round(except_s, 3), "except_rows": except_rows,
         "apply_seconds": round(apply_s, 3), "sent": run.sent, "status": run.status,
+        # CPU seconds of this process (all its threads): on a busy machine, the work done
+        # as opposed to the time waited for a core
+        "plan_cpu_seconds": round(plan_cpu, 2), "apply_cpu_seconds": round(apply_cpu, 2),
         "succeeded": run.succeeded, "failed": run.failed, "rejected": run.rejected,
     }
 
@@ -272,8 +284,9 @@ def run_step(name: str, argv: list[str], env: dict[str, str], log: Path) -> dict
     lines = [ln for ln in log.read_text().splitlines() if ln.startswith("{")]
     if lines:
         printed = json.loads(lines[-1])
-    return {"step": name, "seconds": round(seconds, 2), "peak_rss_mb": round(int(rss_file.read_text()) / 1024),
-            "printed": printed}
+    maxrss, cpu = rss_file.read_text().split()
+    return {"step": name, "seconds": round(seconds, 2), "peak_rss_mb": round(int(maxrss) / 1024),
+            "cpu_seconds": round(float(cpu), 1), "printed": printed}
 
 
 def table_rows(warehouse: Path, schema: str, tables) -> dict[str, int]:
@@ -361,18 +374,18 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         if "sync" in s:
             p = s["sync"]
             out.append({"step": f"day {s['day']} {s['step'].split('_', 1)[1]} plan", "seconds": p["plan_seconds"],
-                        "peak_rss_mb": None, "rows_in": p["model_rows"], "rows_out": p["planned"],
+                        "cpu_seconds": p.get("plan_cpu_seconds"), "peak_rss_mb": None, "rows_in": p["model_rows"], "rows_out": p["planned"],
                         "per_s": per_second(p["model_rows"], p["plan_seconds"]),
                         "note": f"EXCEPT {p['except_seconds']} s ({p['except_rows']:,} rows); "
                                 f"plan/EXCEPT {p['plan_seconds'] / max(p['except_seconds'], 1e-9):.2f}x"})
             apply_only = max(p["apply_seconds"], 1e-9)
             out.append({"step": f"day {s['day']} {s['step'].split('_', 1)[1]} apply", "seconds": p["apply_seconds"],
-                        "peak_rss_mb": s["peak_rss_mb"], "rows_in": p["planned"], "rows_out": p["sent"],
+                        "cpu_seconds": p.get("apply_cpu_seconds"), "peak_rss_mb": s["peak_rss_mb"], "rows_in": p["planned"], "rows_out": p["sent"],
                         "per_s": per_second(p["sent"], apply_only),
                         "note": f"{p['status']}; whole step {s['seconds']} s"})
         else:
             out.append({"step": f"day {s['day']} {s['step'].split('_', 1)[1]}", "seconds": s["seconds"],
-                        "peak_rss_mb": s["peak_rss_mb"], "rows_in": s["rows_in"], "rows_out": s["rows_out"],
+                        "cpu_seconds": s.get("cpu_seconds"), "peak_rss_mb": s["peak_rss_mb"], "rows_in": s["rows_in"], "rows_out": s["rows_out"],
                         "per_s": per_second(s["rows_in"] or s["rows_out"], s["seconds"]), "note": ""})
     return out
 
@@ -382,11 +395,11 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title=f"outflow scale bench: {report['size']:,} profiles ({report['date']})")
-    for col in ("step", "wall s", "peak RSS MB", "rows in", "rows out", "rows/s", "note"):
+    for col in ("step", "wall s", "CPU s", "peak RSS MB", "rows in", "rows out", "rows/s", "note"):
         t.add_column(col, justify="left" if col in ("step", "note") else "right")
     fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
     for r in report["table"]:
-        t.add_row(r["step"], f"{r['seconds']:.2f}", fmt(r["peak_rss_mb"]), fmt(r["rows_in"]), fmt(r["rows_out"]),
+        t.add_row(r["step"], f"{r['seconds']:.2f}", fmt(r.get("cpu_seconds")), fmt(r["peak_rss_mb"]), fmt(r["rows_in"]), fmt(r["rows_out"]),
                   fmt(r["per_s"]), r["note"])
     console = Console()
     console = console if console.is_terminal else Console(width=200)

@@ -51,3 +51,60 @@
     true
   {%- endif -%}
 {%- endmacro %}
+
+
+{#- The CTEs an incremental attributed model starts from: `events` holds every row to
+    attribute, each with is_restated and its previous values under the `priors` names
+    (null for rows read from staging). On a full build that is all of `staging`; on an
+    incremental run, `restated` (the staging rows inside the lookback window) plus every
+    row already in the model that is not re-read. `priors`: (name, column of the model,
+    type) triples, e.g. ('prior_profile_id', 'profile_id', 'varchar'). Follow it with
+    `, next_cte as (...)`. -#}
+{% macro incremental_event_rows(staging, columns, unique_key, priors, time_column='occurred_at') -%}
+{%- if is_incremental() -%}
+restated as (
+
+    select {{ columns | join(', ') }}
+    from {{ staging }}
+    where {{ time_column }} >= {{ event_watermark(time_column) }} or {{ time_column }} is null
+
+),
+
+{% endif -%}
+events as (
+
+    select
+        {{ columns | join(', ') }},
+        true as is_restated
+        {%- for name, column, type in priors %},
+        cast(null as {{ type }}) as {{ name }}
+        {%- endfor %}
+    from {{ 'restated' if is_incremental() else staging }}
+    {%- if is_incremental() %}
+    union all
+    select
+        {%- for col in columns %}
+        loaded.{{ col }},
+        {%- endfor %}
+        false as is_restated
+        {%- for name, column, type in priors %},
+        loaded.{{ column }} as {{ name }}
+        {%- endfor %}
+    from {{ this }} as loaded
+    where not exists (select 1 from restated where restated.{{ unique_key }} = loaded.{{ unique_key }})
+    {%- endif %}
+
+)
+{%- endmacro %}
+
+
+{#- WHERE clause of an incremental attributed model: on an incremental run only rows that
+    are new (re-read) or whose value of a `priors` column changed are written. -#}
+{% macro only_new_or_changed_rows(priors) -%}
+{%- if is_incremental() %}
+where is_restated
+    {%- for name, column, type in priors %}
+    or {{ column }} is distinct from {{ name }}
+    {%- endfor %}
+{%- endif %}
+{%- endmacro %}

@@ -11,54 +11,19 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
 {%- set attribution_keys = [('email', 'email')] %}
 {%- set event_columns = ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at'] %}
+{%- set priors = [('prior_profile_id', 'profile_id', dbt.type_string()),
+                  ('prior_is_hard_bounce', 'is_hard_bounce', 'boolean')] %}
 
 with
 
-{% if is_incremental() -%}
-restated as (
+{{ incremental_event_rows(ref('stg_esp__email_events'), event_columns, 'event_id', priors) }},
 
-    select {{ event_columns | join(', ') }}
-    from {{ ref('stg_esp__email_events') }}
-    where occurred_at >= {{ event_watermark() }} or occurred_at is null
-
-),
-
-events as (
-
-    select
-        {{ event_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id,
-        cast(null as boolean) as prior_is_hard_bounce
-    from restated
-    union all
-    select
-        {%- for col in event_columns %}
-        loaded.{{ col }},
-        {%- endfor %}
-        false as is_restated,
-        loaded.profile_id as prior_profile_id,
-        loaded.is_hard_bounce as prior_is_hard_bounce
-    from {{ this }} as loaded
-    where not exists (select 1 from restated where restated.event_id = loaded.event_id)
-
-),
+{%- if is_incremental() %}
 
 -- Only these addresses can have a bounce whose verdict changed.
 rejudged_emails as (
 
     select distinct email from restated where email is not null
-
-),
-{%- else -%}
-events as (
-
-    select
-        {{ event_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id,
-        cast(null as boolean) as prior_is_hard_bounce
-    from {{ ref('stg_esp__email_events') }}
 
 ),
 {%- endif %}
@@ -119,8 +84,4 @@ select
     is_hard_bounce,
     occurred_at
 from attributed
-{%- if is_incremental() %}
-where is_restated
-    or profile_id is distinct from prior_profile_id
-    or is_hard_bounce is distinct from prior_is_hard_bounce
-{%- endif %}
+{{ only_new_or_changed_rows(priors) }}

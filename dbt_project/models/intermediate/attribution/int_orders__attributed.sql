@@ -9,47 +9,11 @@
 {%- set fx = var('outflow_fx_to_usd', {'USD': 1.0, 'EUR': 1.08, 'GBP': 1.27}) %}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
 {%- set order_columns = ['order_id', 'contact_id', 'email', 'status', 'amount', 'currency', 'ordered_at'] %}
+{%- set priors = [('prior_profile_id', 'profile_id', dbt.type_string())] %}
 
 with
 
-{% if is_incremental() -%}
-restated as (
-
-    select {{ order_columns | join(', ') }}
-    from {{ ref('stg_shop__orders') }}
-    where ordered_at >= {{ event_watermark('ordered_at') }} or ordered_at is null
-
-),
-
-orders as (
-
-    select
-        {{ order_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id
-    from restated
-    union all
-    select
-        {%- for col in order_columns %}
-        loaded.{{ col }},
-        {%- endfor %}
-        false as is_restated,
-        loaded.profile_id as prior_profile_id
-    from {{ this }} as loaded
-    where not exists (select 1 from restated where restated.order_id = loaded.order_id)
-
-),
-{%- else -%}
-orders as (
-
-    select
-        {{ order_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id
-    from {{ ref('stg_shop__orders') }}
-
-),
-{%- endif %}
+{{ incremental_event_rows(ref('stg_shop__orders'), order_columns, 'order_id', priors, time_column='ordered_at') }},
 
 keys as (
 
@@ -60,23 +24,23 @@ keys as (
 attributed as (
 
     select
-        orders.order_id,
+        events.order_id,
         {{ attributed_profile(attribution_keys) }},
-        orders.contact_id,
-        orders.email,
-        orders.status,
-        orders.amount,
-        orders.currency,
-        orders.amount * case coalesce(orders.currency, 'USD')
+        events.contact_id,
+        events.email,
+        events.status,
+        events.amount,
+        events.currency,
+        events.amount * case coalesce(events.currency, 'USD')
             {%- for code, rate in fx.items() %}
             when '{{ code | upper }}' then {{ rate }}
             {%- endfor %}
         end as amount_usd,
-        orders.ordered_at,
-        orders.is_restated,
-        orders.prior_profile_id
-    from orders
-    {{ attribution_joins('orders', attribution_keys) }}
+        events.ordered_at,
+        events.is_restated,
+        events.prior_profile_id
+    from events
+    {{ attribution_joins('events', attribution_keys) }}
 
 )
 
@@ -92,6 +56,4 @@ select
     amount_usd,
     ordered_at
 from attributed
-{%- if is_incremental() %}
-where is_restated or profile_id is distinct from prior_profile_id
-{%- endif %}
+{{ only_new_or_changed_rows(priors) }}

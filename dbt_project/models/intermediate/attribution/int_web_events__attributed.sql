@@ -12,50 +12,12 @@
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
 {%- set event_columns = ['event_id', 'contact_id', 'anonymous_id', 'email', 'event_type', 'page_url', 'page_path',
                          'page_category', 'occurred_at'] %}
+{%- set priors = [('prior_profile_id', 'profile_id', dbt.type_string()),
+                  ('prior_rule', 'attribution_rule', dbt.type_string())] %}
 
 with
 
-{% if is_incremental() -%}
-restated as (
-
-    select {{ event_columns | join(', ') }}
-    from {{ ref('stg_web__events') }}
-    where occurred_at >= {{ event_watermark() }} or occurred_at is null
-
-),
-
-events as (
-
-    select
-        {{ event_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id,
-        cast(null as {{ dbt.type_string() }}) as prior_rule
-    from restated
-    union all
-    select
-        {%- for col in event_columns %}
-        loaded.{{ col }},
-        {%- endfor %}
-        false as is_restated,
-        loaded.profile_id as prior_profile_id,
-        loaded.attribution_rule as prior_rule
-    from {{ this }} as loaded
-    where not exists (select 1 from restated where restated.event_id = loaded.event_id)
-
-),
-{%- else -%}
-events as (
-
-    select
-        {{ event_columns | join(', ') }},
-        true as is_restated,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id,
-        cast(null as {{ dbt.type_string() }}) as prior_rule
-    from {{ ref('stg_web__events') }}
-
-),
-{%- endif %}
+{{ incremental_event_rows(ref('stg_web__events'), event_columns, 'event_id', priors) }},
 
 keys as (
 
@@ -122,8 +84,4 @@ select
     page_category,
     occurred_at
 from attributed
-{%- if is_incremental() %}
-where is_restated
-    or profile_id is distinct from prior_profile_id
-    or attribution_rule is distinct from prior_rule
-{%- endif %}
+{{ only_new_or_changed_rows(priors) }}
