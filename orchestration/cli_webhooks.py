@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
         path = "/webhooks/mailchimp/<token>" if name == "mailchimp" else f"/webhooks/{name}"
         print(f"{name}: POST {url}{path}", flush=True)
     print(f"spool: {folder}", flush=True)
+    # SIGTERM (a service manager stopping us) ends the loop like Ctrl-C: counters printed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
         while deadline is None or time.monotonic() < deadline:
@@ -78,6 +81,10 @@ def run_serve(args: argparse.Namespace) -> int:
         receiver.stop()
         print(json.dumps(receiver.counters(), sort_keys=True), flush=True)
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_drain(args: argparse.Namespace) -> int:

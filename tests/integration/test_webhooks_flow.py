@@ -6,6 +6,7 @@ audience (sandboxes on ephemeral ports)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -229,3 +230,32 @@ def test_a_signed_unsubscribe_removes_the_person_from_every_email_audience(
         select sync, status from "outflow".outflow.sync_changelog
         where record_key = '{person[0]}' and operation in ('remove_member', 'delete') order by sync""")
     assert {sync for sync, _ in removed} == before and {status for _, status in removed} == {"ok"}, removed
+
+
+def test_the_cli_serves_and_drains(tmp_path):
+    """`outflow webhooks serve` on a free port, then `outflow webhooks drain --json`."""
+    config = tmp_path / "webhooks.yml"
+    config.write_text(config_yaml("spool"))
+    warehouse = tmp_path / "w.duckdb"
+    env = {**os.environ, **ENV, "OUTFLOW_WEBHOOKS": str(config), "OUTFLOW_WAREHOUSE": str(warehouse)}
+    serve = subprocess.Popen([str(VENV_BIN / "outflow"), "webhooks", "serve", "--port", "0", "--seconds", "20"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = serve.stdout.readline()
+        url = first.split("POST ", 1)[1].split("/webhooks/", 1)[0]
+        assert sendgrid_post(url, sendgrid_events("cli@example.com", sg_event_id="cli-1")).status_code == 200
+        assert klaviyo_post(url, klaviyo_body("cli@example.com"), secret="wrong").status_code == 403
+    finally:
+        serve.terminate()  # the process this test started, by its handle
+        out, err = serve.communicate(timeout=20)
+    counters = json.loads(out.strip().splitlines()[-1])
+    assert counters["accepted"] == {"sendgrid": 1} and counters["refused"] == {"klaviyo/bad_signature": 1}
+    for secret in (*ENV.values(), "cli@example.com"):
+        assert secret not in first + out + err
+
+    drained = run_cmd([str(VENV_BIN / "outflow"), "webhooks", "drain", "--json"], warehouse,
+                      OUTFLOW_WEBHOOKS=str(config))
+    assert json.loads(drained.stdout)["inserted"] == 1
+    missing = run_cmd([str(VENV_BIN / "outflow"), "webhooks", "serve", "--port", "0", "--seconds", "1"],
+                      warehouse, check=False, OUTFLOW_WEBHOOKS=str(config))
+    assert missing.returncode == 2 and "OUTFLOW_MAILCHIMP_WEBHOOK_SECRET is not set" in missing.stderr
