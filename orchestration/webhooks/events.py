@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -65,6 +66,19 @@ def stale(age_s: float, max_age_s: int) -> Refused:
 
 def malformed(message: str) -> Refused:
     return Refused(400, "malformed", message)
+
+
+def check_window(age_s: float, max_age_s: int) -> None:
+    """A request `age_s` seconds old (negative: from the future) must be inside the window."""
+    if abs(age_s) > max_age_s:
+        raise stale(age_s, max_age_s)
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise malformed("the body is not JSON") from None
 
 
 def event_id(tool: str, native_id: str) -> str:

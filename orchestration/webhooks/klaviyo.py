@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from orchestration.webhooks.events import (
-    ConsentEvent, bad_signature, event_id, from_unix, malformed, stale, text_field, unsigned, utc_naive,
+    ConsentEvent, bad_signature, check_window, event_id, from_unix, json_body, malformed, text_field, unsigned,
+    utc_naive,
 )
 
 NAME = "klaviyo"
@@ -74,14 +74,10 @@ class KlaviyoWebhook:
         if not hmac.compare_digest(sent.strip().lower().encode(), signature(self._secret, body, stamp).encode()):
             raise bad_signature("Klaviyo-Signature does not match the body and timestamp")
         age = now - _timestamp_seconds(stamp)
-        if abs(age) > self.max_age_s:
-            raise stale(age, self.max_age_s)
+        check_window(age, self.max_age_s)
 
     def parse(self, headers: dict[str, str], body: bytes, now: float) -> tuple[list[ConsentEvent], int]:
-        try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise malformed("the body is not JSON") from None
+        doc = json_body(body)
         if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
             raise malformed("the body must be an object with a 'data' array")
         meta = doc.get("meta")

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 from orchestration.webhooks.events import (
-    ConsentEvent, Refused, event_id, malformed, stale, text_field,
+    ConsentEvent, Refused, check_window, event_id, malformed, text_field,
 )
 
 NAME = "mailchimp"
@@ -63,8 +63,7 @@ class MailchimpWebhook:
         except ValueError:
             raise malformed("fired_at must be YYYY-MM-DD HH:MM:SS") from None
         age = now - fired_at.replace(tzinfo=timezone.utc).timestamp()
-        if abs(age) > self.max_age_s:
-            raise stale(age, self.max_age_s)
+        check_window(age, self.max_age_s)
         if kind in _IGNORED_TYPES:
             return [], 1
         if kind == "unsubscribe":

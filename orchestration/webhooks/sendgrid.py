@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from orchestration.webhooks.events import (
-    ConsentEvent, bad_signature, event_id, from_unix, malformed, stale, text_field, unsigned,
+    ConsentEvent, bad_signature, check_window, event_id, from_unix, json_body, malformed, text_field, unsigned,
 )
 
 NAME = "sendgrid"
@@ -86,14 +85,10 @@ class SendGridWebhook:
             age = now - int(stamp.strip())
         except ValueError:
             raise unsigned("X-Twilio-Email-Event-Webhook-Timestamp is not unix seconds") from None
-        if abs(age) > self.max_age_s:
-            raise stale(age, self.max_age_s)
+        check_window(age, self.max_age_s)
 
     def parse(self, headers: dict[str, str], body: bytes, now: float) -> tuple[list[ConsentEvent], int]:
-        try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise malformed("the body is not JSON") from None
+        doc = json_body(body)
         if not isinstance(doc, list):
             raise malformed("the body must be a JSON array of events")
         events, ignored = [], 0
