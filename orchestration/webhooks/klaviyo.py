@@ -116,7 +116,8 @@ def _email(payload: Any, i: int) -> str:
     included = payload.get("included") if isinstance(payload, dict) else None
     for resource in included if isinstance(included, list) else []:
         if isinstance(resource, dict) and resource.get("type") == "profile":
-            email = (resource.get("attributes") or {}).get("email")
+            attributes = resource.get("attributes")
+            email = attributes.get("email") if isinstance(attributes, dict) else None
             if isinstance(email, str) and email.strip():
                 return email.strip()
     props = _attributes(payload).get("event_properties")

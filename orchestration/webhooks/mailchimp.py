@@ -75,7 +75,7 @@ class MailchimpWebhook:
             else:  # 'hard': the address bounced for good
                 source, event_kind = "mailchimp_cleaned_bounce", "bounce"
         else:
-            raise malformed(f"unknown type {kind[:40]!r}")
+            raise malformed("unknown type (expected unsubscribe, cleaned, subscribe, profile, upemail, campaign)")
         email = text_field(form, "data[email]", "data[email]")
         native = hashlib.sha256("&".join(f"{k}={v}" for k, v in sorted(form.items())).encode()).hexdigest()
         return [ConsentEvent(event_id=event_id(NAME, native), tool=NAME, kind=event_kind, source=source,

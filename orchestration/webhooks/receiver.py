@@ -234,5 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             app.count_refusal(tool_name, "timeout")
             self.close_connection = True
+        except Exception as exc:  # a bug: answer 500 (the tool retries); log the type only, never the data
+            app.count_refusal(tool_name, "internal_error")
+            log.error("webhooks: %s request failed with %s", tool_name, type(exc).__name__)
+            self._answer(500, {"error": "internal_error", "detail": "retry later"}, close=True)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815

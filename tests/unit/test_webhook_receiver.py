@@ -177,12 +177,14 @@ def test_malformed_klaviyo_and_mailchimp_bodies_are_400(receiver):
     no_email = klaviyo_body(EMAIL)
     no_email["data"][0]["payload"]["included"] = []
     assert klaviyo_post(receiver.url, no_email).status_code == 400
+    no_email["data"][0]["payload"]["included"] = [{"type": "profile", "attributes": ["not", "a", "mapping"]}]
+    assert klaviyo_post(receiver.url, no_email).status_code == 400
     assert mailchimp_post(receiver.url, None, body=b"type=unsubscribe&&&=").status_code == 400
     assert mailchimp_post(receiver.url, {"type": "unsubscribe", "fired_at": "yesterday"}).status_code == 400
     no_mail = mailchimp_form(EMAIL)
     del no_mail["data[email]"]
     assert mailchimp_post(receiver.url, no_mail).status_code == 400
-    assert receiver.refused[("klaviyo", "malformed")] == 2
+    assert receiver.refused[("klaviyo", "malformed")] == 3
     assert_nothing_stored(receiver, "mailchimp", "malformed", times=3)
     # a form sent as JSON is the wrong media type
     response = requests.post(f"{receiver.url}/webhooks/mailchimp/{MAILCHIMP_TOKEN}", json={"type": "x"}, timeout=5)
@@ -270,3 +272,55 @@ def test_the_spool_survives_a_claim_between_appends(tmp_path):
         spool.release(b)
     assert spool.pending().bytes == 0 and spool.claim() == []
     assert oct(spool.folder.stat().st_mode & 0o777) == "0o700"
+
+
+def test_concurrent_deliveries_are_all_spooled(receiver):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def deliver(n: int) -> int:
+        events = [sendgrid_events(f"p{n}-{i}@example.com", sg_event_id=f"{n}-{i}")[0] for i in range(5)]
+        return sendgrid_post(receiver.url, events).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(deliver, range(40))) == {200}
+    ids = [e.event_id for e in spooled(receiver)]
+    assert len(ids) == len(set(ids)) == 200
+
+
+# ---- hostile bodies: each tool's parser refuses with a reason, never crashes
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from orchestration.webhooks.events import Refused  # noqa: E402
+from orchestration.webhooks.klaviyo import KlaviyoWebhook  # noqa: E402
+from orchestration.webhooks.mailchimp import MailchimpWebhook  # noqa: E402
+from orchestration.webhooks.sendgrid import SendGridWebhook  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+        ["event", "email", "timestamp", "sg_event_id", "type", "reason", "data", "topic", "external_id",
+         "payload", "included", "attributes", "datetime", "meta", "event_properties"]) | st.text(max_size=8),
+        inner, max_size=5),
+    max_leaves=20)
+_PARSERS = [
+    (SendGridWebhook(ENV["OUTFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY"], 300), {"content-type": "application/json"}),
+    (KlaviyoWebhook(KLAVIYO_SECRET, 300), {"content-type": "application/json"}),
+    (MailchimpWebhook(MAILCHIMP_TOKEN, 7200), {"content-type": "application/x-www-form-urlencoded"}),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_json, raw=st.binary(max_size=200), which=st.integers(0, 2), use_raw=st.booleans())
+def test_parsers_accept_or_refuse_but_never_crash(doc, raw, which, use_raw):
+    tool, headers = _PARSERS[which]
+    body = raw if use_raw else json.dumps(doc).encode()
+    if which == 2 and not use_raw:
+        body = "&".join(f"{k}={v}" for k, v in (doc.items() if isinstance(doc, dict) else [])).encode()
+    try:
+        events, ignored = tool.parse(headers, body, time.time())
+    except Refused as refusal:
+        assert refusal.status in (400, 401, 403, 415) and refusal.reason
+    else:
+        assert all(e.email and e.event_id and e.kind for e in events) and ignored >= 0
