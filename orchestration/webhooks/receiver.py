@@ -28,6 +28,8 @@ from orchestration.webhooks.spool import Spool
 
 log = logging.getLogger("outflow.webhooks")
 READ_TIMEOUT_S = 10  # a client that stalls mid-body is cut off (slowloris)
+# Headers that must appear once: the length and every signature/timestamp header.
+_SINGLE_HEADERS = ("content-length", "transfer-encoding", "content-type", "klaviyo-", "x-twilio-")
 
 
 class ToolWebhook(Protocol):
@@ -220,6 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
                 tool.verify(token, headers, b"", app.clock())
                 self._answer(200, {"status": "ok"})
                 return
+            names = [k.lower() for k in self.headers.keys()]
+            repeated = sorted({n for n in names if names.count(n) > 1 and n.startswith(_SINGLE_HEADERS)})
+            if repeated:  # two signatures or lengths: ambiguous, never guess which one counts
+                raise Refused(400, "malformed", f"header {repeated[0]} is sent more than once")
             length = app.body_length(headers)
             body = self.rfile.read(length) if length else b""
             body_read = True

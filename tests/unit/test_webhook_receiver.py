@@ -147,6 +147,16 @@ def test_badly_signed_requests_are_403(receiver):
     assert_nothing_stored(receiver, "mailchimp", "bad_signature", times=2)
 
 
+def test_a_repeated_signature_header_is_ambiguous_and_400(receiver):
+    port = int(receiver.url.rsplit(":", 1)[1])
+    with socket.create_connection((receiver.host, port), timeout=5) as sock:
+        sock.sendall(b"POST /webhooks/sendgrid HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                     b"X-Twilio-Email-Event-Webhook-Signature: a\r\nX-Twilio-Email-Event-Webhook-Signature: b\r\n"
+                     b"X-Twilio-Email-Event-Webhook-Timestamp: 1\r\n\r\n[]")
+        assert sock.recv(200).startswith(b"HTTP/1.1 400")
+    assert_nothing_stored(receiver, "sendgrid", "malformed")
+
+
 def test_klaviyo_webhook_id_must_match_the_body(receiver):
     assert klaviyo_post(receiver.url, klaviyo_body(EMAIL), webhook_id="another-hook").status_code == 403
     assert_nothing_stored(receiver, "klaviyo", "bad_signature")
