@@ -7,11 +7,10 @@ import json
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 
 from orchestration import settings
-from orchestration.cli_sync import UsageError
+from orchestration.cli_sync import UsageError, serve_until_stopped
 
 
 def add_webhook_commands(sub: argparse._SubParsersAction) -> None:
@@ -72,11 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # SIGTERM (a service manager stopping us) ends the loop like Ctrl-C: counters printed.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        serve_until_stopped(args.seconds)
     finally:
         receiver.stop()
         print(json.dumps(receiver.counters(), sort_keys=True), flush=True)

@@ -17,11 +17,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from destinations.loopback import ThreadedServer
 from orchestration.webhooks.config import TOOLS, ConfigError, WebhooksConfig, env_secret
 from orchestration.webhooks.events import ConsentEvent, Refused
 from orchestration.webhooks.spool import Spool
@@ -69,7 +70,9 @@ def build_tools(config: WebhooksConfig, where: Path, env: Mapping[str, str],
     return tools
 
 
-class WebhookReceiver:
+class WebhookReceiver(ThreadedServer):
+    poll_interval = 0.1
+
     def __init__(self, tools: Mapping[str, ToolWebhook], spool: Spool, *, max_body_bytes: int = 1_000_000,
                  host: str = "127.0.0.1", port: int = 0, clock: Callable[[], float] = time.time):
         self.tools = dict(tools)
@@ -81,40 +84,16 @@ class WebhookReceiver:
         self.refused: Counter[tuple[str, str]] = Counter()  # (tool, reason) -> requests
         self.accepted: Counter[str] = Counter()  # tool -> events spooled
         self.ignored: Counter[str] = Counter()  # tool -> events that revoke nothing (opens, profile...)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url: str | None = None
 
     # ---- lifecycle
 
-    def start(self) -> str:
-        if self._server is None:
-            receiver = self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
 
-            class Handler(_Handler):
-                app = receiver
+        class Handler(_Handler):
+            app = receiver
 
-            self._server = _Server((self.host, self.port), Handler)
-            host, port = self._server.server_address[:2]
-            self.url = f"http://{host}:{port}"
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True,
-                                            name="WebhookReceiver")
-            self._thread.start()
-        return self.url  # type: ignore[return-value]
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)  # type: ignore[union-attr]
-            self._server = self._thread = None
-
-    def __enter__(self) -> "WebhookReceiver":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return Handler
 
     def counters(self) -> dict[str, Any]:
         with self.lock:
@@ -176,12 +155,6 @@ class WebhookReceiver:
         with self.lock:
             self.refused[(tool, reason)] += 1
         log.info("webhooks: refused a %s request: %s", tool, reason)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):
