@@ -28,7 +28,7 @@ Choices where Meta's docs are silent: the exact text of error messages, the reas
 invalid_entry_samples, and that a removal matches by EMAIL or PHONE hash (Meta matches people,
 not rows).
 
-State (inspect under `lock`): audiences {id: [member dicts]}, sessions {session_id: {...}},
+State (inspect under `lock`): audiences {id: {member key: member dict}, in insertion order}, sessions {session_id: {...}},
 values_seen (every identifier value received), bodies (the last raw request bodies).
 """
 
@@ -62,6 +62,14 @@ def _trace() -> str:
     return uuid.uuid4().hex[:11]
 
 
+def _person(row: dict[str, str]) -> tuple:
+    """Who a row matches: its email hash, else its phone hash, else all its keys together."""
+    for key in ("EMAIL", "PHONE"):
+        if key in row:
+            return (key, row[key])
+    return tuple(sorted(row.items()))
+
+
 def graph_error(status: int, message: str, code: int, subcode: int | None = None, **extra: Any) -> Response:
     err: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
     if subcode is not None:
@@ -89,8 +97,8 @@ class MetaSandbox(SandboxServer):
         self.max_rows = max_rows
         self.throttle_code = throttle_code
         self.invalid_hashes = set(invalid_hashes)
-        self.audiences: dict[str, list[dict[str, str]]] = {str(a): [] for a in audiences}
-        self._member_keys: dict[str, set[tuple]] = {}  # audience -> its members as sorted item tuples
+        # Keyed by the person a row matches (see _person): an add is O(rows), not O(audience).
+        self.audiences: dict[str, dict[tuple, dict[str, str]]] = {str(a): {} for a in audiences}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.values_seen: set[str] = set()
         self.bodies: deque[bytes] = deque(maxlen=50)
@@ -101,16 +109,16 @@ class MetaSandbox(SandboxServer):
 
     def create_audience(self, audience_id: str) -> str:
         with self.lock:
-            self.audiences.setdefault(str(audience_id), [])
+            self.audiences.setdefault(str(audience_id), {})
             return str(audience_id)
 
     def members(self, audience_id: str) -> list[dict[str, str]]:
         with self.lock:
-            return [dict(m) for m in self.audiences[str(audience_id)]]
+            return [dict(m) for m in self.audiences[str(audience_id)].values()]
 
     def member_hashes(self, audience_id: str, key: str = "EMAIL") -> set[str]:
         with self.lock:
-            return {m[key] for m in self.audiences[str(audience_id)] if key in m}
+            return {m[key] for m in self.audiences[str(audience_id)].values() if key in m}
 
     # ---- the tool's answers
 
@@ -241,24 +249,16 @@ class MetaSandbox(SandboxServer):
                     continue
                 rows.append(row)
             members = self.audiences[audience]
-            if add:
-                # Kept between calls (rebuilding it per call made adds quadratic in the audience
-                # size); rebuilt when the list was changed directly, e.g. by a test.
-                known = self._member_keys.get(audience)
-                if known is None or len(known) != len(members):
-                    known = self._member_keys[audience] = {tuple(sorted(m.items())) for m in members}
+            if add:  # the audience holds people: the same email (or phone) again is the same member
                 for row in rows:
-                    if tuple(sorted(row.items())) not in known:
-                        members.append(row)
-                        known.add(tuple(sorted(row.items())))
+                    members[_person(row)] = row
             else:
-                exact = {tuple(sorted(r.items())) for r in rows}
+                exact = {_person(r) for r in rows}
                 keys = {(k, r[k]) for r in rows for k in ("EMAIL", "PHONE") if k in r}
 
-                def gone(m: dict[str, str]) -> bool:
-                    return tuple(sorted(m.items())) in exact or any((k, m.get(k)) in keys for k in ("EMAIL", "PHONE"))
-                self.audiences[audience] = [m for m in members if not gone(m)]
-                self._member_keys.pop(audience, None)
+                def gone(ident: tuple, m: dict[str, str]) -> bool:
+                    return ident in exact or any((k, m.get(k)) in keys for k in ("EMAIL", "PHONE"))
+                self.audiences[audience] = {i: m for i, m in members.items() if not gone(i, m)}
             sid = str(session["session_id"]) if session else str(next(self._session_ids))
             state = self.sessions.setdefault(sid, {"audience_id": audience, "batches": [], "closed": False,
                                                    "num_received": 0, "num_invalid_entries": 0,

@@ -25,9 +25,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from destinations.loopback import ThreadedServer
 
 
 @dataclass
@@ -38,6 +40,9 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route regex
+    # When its headers arrived (time.monotonic): the rate limit counts a request on arrival, as
+    # an API gateway does, not after its body was read (a 1 MB body takes a varying while).
+    arrived_at: float | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -60,13 +65,7 @@ def route(method: str, pattern: str) -> Callable:
     return mark
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class SandboxServer:
+class SandboxServer(ThreadedServer):
     def __init__(
         self,
         *,
@@ -99,9 +98,6 @@ class SandboxServer:
             for n, fn in ((n, getattr(type(self), n)) for n in dir(type(self)) if not n.startswith("__"))
             if callable(fn) and hasattr(fn, "_route")
         ]
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url: str | None = None
 
     # ---- what a tool sandbox overrides
 
@@ -138,43 +134,26 @@ class SandboxServer:
 
     # ---- lifecycle
 
-    def start(self) -> str:
-        if self._server is None:
-            sandbox = self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        sandbox = self
 
-            class Handler(_Handler):
-                server_app = sandbox
+        class Handler(_Handler):
+            server_app = sandbox
 
-            self._server = _Server(("127.0.0.1", self.port), Handler)
-            host, port = self._server.server_address[:2]
-            self.url = f"http://{host}:{port}"
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                            name=f"{type(self).__name__}")
-            self._thread.start()
-        return self.url  # type: ignore[return-value]
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)  # type: ignore[union-attr]
-            self._server = self._thread = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return Handler
 
     # ---- dispatch (called by the handler thread)
 
-    def _throttle_wait(self) -> float:
+    def _throttle_wait(self, arrived_at: float | None = None) -> float:
         if self.throttle_rps is None:
             return 0.0
         with self.lock:
-            now = time.monotonic()
-            cap = max(1.0, self.throttle_rps)
+            # Requests are checked in the order their bodies finish; one that arrived earlier
+            # than the last one checked refills nothing.
+            now = max(self._bucket_at, arrived_at if arrived_at is not None else time.monotonic())
+            # Room for one early arrival: a bucket of exactly one token would refuse a client
+            # pacing itself at the limit whenever network jitter brings a request in early.
+            cap = max(2.0, self.throttle_rps)
             self._bucket = min(cap, self._bucket + (now - self._bucket_at) * self.throttle_rps)
             self._bucket_at = now
             if self._bucket >= 1.0:
@@ -192,7 +171,7 @@ class SandboxServer:
                 break
         else:
             return self.refuse("not_found", self.not_found(request))
-        wait = self._throttle_wait()
+        wait = self._throttle_wait(request.arrived_at)
         if wait > 0:
             return self.refuse("throttled", self.throttled(max(1, math.ceil(wait))))
         refusal = self.authenticate(request)
@@ -215,11 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _handle(self) -> None:
+        arrived_at = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         request = Request(self.command, parts.path, parse_qs(parts.query),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+                          {k.lower(): v for k, v in self.headers.items()}, body, arrived_at=arrived_at)
         response = self.server_app.dispatch(request)
         if response is None:
             self.close_connection = True

@@ -71,22 +71,6 @@ def test_add_then_remove_members_by_hashed_identifiers(sandbox):
     d.close()
 
 
-def test_sandbox_members_stay_unique_across_adds_and_removes(sandbox):
-    """The sandbox keeps its member index between calls: a removed member can come back,
-    and no add (repeated, or after a direct change to the list) stores a member twice."""
-    d = dest(sandbox)
-    d.write(Batch("s", AUD, Operation.ADD_MEMBER, recs(3)))
-    d.write(Batch("s", AUD, Operation.REMOVE_MEMBER, recs(1, start=1)))
-    assert len(sandbox.members(AUD)) == 2
-    d.write(Batch("s", AUD, Operation.ADD_MEMBER, recs(3)))
-    assert len(sandbox.members(AUD)) == 3
-    with sandbox.lock:
-        sandbox.audiences[AUD].pop()  # changed behind the index's back
-    d.write(Batch("s", AUD, Operation.ADD_MEMBER, recs(3)))
-    assert sorted(m["EMAIL"] for m in sandbox.members(AUD)) == sorted(sha(f"user{i}@example.com") for i in range(3))
-    d.close()
-
-
 def test_no_raw_identifier_leaves_the_process(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     d = dest(sandbox)
