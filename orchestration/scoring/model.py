@@ -19,7 +19,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -96,16 +96,15 @@ def baseline(numeric: list[str], categorical: list[str]) -> Pipeline:
 
 
 def reliability_bins(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
-    """Predicted against observed conversion rate in equal-width probability bins (empty bins left out)."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    """Predicted against observed conversion rate in `bins` equal-count groups of leads ordered by
+    prediction (deciles): with rare conversions, equal-width bins would put nearly everyone in one."""
+    order = np.argsort(p, kind="stable")
     out = []
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            out.append({"bin": b + 1, "lower": round(float(edges[b]), 2), "upper": round(float(edges[b + 1]), 2),
-                        "leads": int(mask.sum()), "mean_predicted": round(float(p[mask].mean()), 4),
-                        "observed_rate": round(float(y[mask].mean()), 4)})
+    for number, members in enumerate(np.array_split(order, min(bins, len(p))), start=1):
+        out.append({"bin": number, "lower": round(float(p[members].min()), 4),
+                    "upper": round(float(p[members].max()), 4), "leads": int(members.size),
+                    "mean_predicted": round(float(p[members].mean()), 4),
+                    "observed_rate": round(float(y[members].mean()), 4)})
     return out
 
 
@@ -146,13 +145,20 @@ def one_thread(function):
 
 
 def cross_validated_auc(
-    x: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str], folds: int, seed: int
+    x: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str], folds: int, seed: int,
+    groups: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Mean held-out-fold AUC of each candidate. The average is scored from the same two fits per
-    fold as its parts, so comparing three candidates costs two."""
-    splitter = StratifiedKFold(n_splits=min(folds, int(np.bincount(y).min())), shuffle=True, random_state=seed)
+    fold as its parts, so comparing three candidates costs two. With `groups` (e.g. the profile of
+    each snapshot row) a group never sits on both sides of a fold: a model that memorises a
+    person must not be rewarded for recognising them."""
+    n_splits = min(folds, int(np.bincount(y).min()))
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     scores: dict[str, list[float]] = {name: [] for name in CANDIDATES}
-    for fit_idx, check_idx in splitter.split(x, y):
+    for fit_idx, check_idx in splitter.split(x, y, groups):
         x_fit, x_check, y_check = x.iloc[fit_idx], x.iloc[check_idx], y[check_idx]
         p_boost = _boosting(numeric, categorical, seed).fit(x_fit, y[fit_idx]).predict_proba(x_check)[:, 1]
         p_logit = _logistic(numeric, categorical, plain=False).fit(x_fit, y[fit_idx]).predict_proba(x_check)[:, 1]
@@ -174,6 +180,7 @@ def evaluate(
     outcome_days: np.ndarray | None = None,
     seed: int = 42,
     folds: int = 5,
+    groups: np.ndarray | None = None,
     contribution_repeats: int = 3,
 ) -> Evaluation:
     """Leakage check, model selection and fit on `train`; metrics on `test` (row positions)."""
@@ -187,7 +194,8 @@ def evaluate(
         x_train, y_train, list(datetime_columns),
         outcome_days=None if outcome_days is None else outcome_days[train], seed=seed,
     )
-    cv_auc = cross_validated_auc(x_train, y_train, numeric, categorical, folds, seed)
+    cv_auc = cross_validated_auc(x_train, y_train, numeric, categorical, folds, seed,
+                                 None if groups is None else groups[train])
     chosen = max(cv_auc, key=cv_auc.get)
     model = candidate(chosen, numeric, categorical, seed).fit(x_train, y_train)
     plain = baseline(numeric, categorical).fit(x_train, y_train)

@@ -108,7 +108,8 @@ def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings) -> pa
         return _card("too_few_conversions", f"{converted['train']} converted leads in the training windows and "
                      f"{converted['test']} in the held-out window; {settings.min_converted} of each are needed "
                      "(var outflow_lead_model_min_converted): predicted_conversion is null", settings, snapshots)
-    labelled = labelled.with_columns(pl.col("converted").cast(pl.Int8))
+    # The warehouse returns rows in any order; folds and early stopping depend on it.
+    labelled = labelled.with_columns(pl.col("converted").cast(pl.Int8)).sort("cutoff_at", "profile_id")
     plan = plan_columns(labelled.drop("snapshot_kind", "cutoff_at", "last_event_at"), "converted", "profile_id")
     features = model_frame(labelled, plan)
     y = labelled["converted"].to_numpy().astype(np.int8)
@@ -116,13 +117,14 @@ def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings) -> pa
     try:
         result = evaluate(features, y, plan.numeric, plan.categorical, np.flatnonzero(kinds == "train"),
                           np.flatnonzero(kinds == "test"), datetime_columns=plan.datetime, seed=settings.seed,
-                          folds=settings.cv_folds)
+                          folds=settings.cv_folds, groups=labelled["profile_id"].to_numpy())
     except LeakageError:
         raise
     except ScoringInputError as exc:
         return _card("not_trained", str(exc), settings, snapshots)
     return _card(
-        "trained", f"{result.model} chosen by {settings.cv_folds}-fold cross-validation on the training windows",
+        "trained", f"{result.model} chosen by {settings.cv_folds}-fold cross-validation on the training windows "
+        "(folds grouped by profile)",
         settings, snapshots,
         model=result.model, features=plan.features, categorical_features=plan.categorical,
         n_train=result.n_train, n_train_converted=result.n_train_positive,

@@ -165,3 +165,19 @@ def test_undeclared_conversion_time_is_refused_as_a_feature(tmp_path, capsys):
     code, _ = score(write(tmp_path / "leads.csv", leads()), tmp_path,
                     "--label", "converted", "--id", "lead_id", "--exclude", "last_contacted_at")
     assert code == 3 and "'converted_at' alone predicts the label" in capsys.readouterr().err
+
+
+def test_warehouse_snapshots_with_a_future_event_are_refused():
+    import polars as pl
+
+    from orchestration.scoring import LeakageError
+    from orchestration.scoring.warehouse import check_features_precede_cutoff
+
+    snapshots = pl.DataFrame({
+        "profile_id": ["p1", "p2"],
+        "cutoff_at": [datetime(2025, 12, 1)] * 2,
+        "last_event_at": [datetime(2025, 11, 30), datetime(2025, 12, 1)],
+    })
+    with pytest.raises(LeakageError, match=r"'last_event_at' is at or after 'cutoff_at' on 1 snapshot row\(s\) \(e.g. profile p2"):
+        check_features_precede_cutoff(snapshots)
+    check_features_precede_cutoff(snapshots.head(1))

@@ -11,11 +11,8 @@ from orchestration.scoring.warehouse import LeadModelSettings, train_lead_model
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    settings = LeadModelSettings(
-        seed=int(dbt.config.get("seed") or 42),
-        cv_folds=int(dbt.config.get("cv_folds") or 3),
-        min_converted=int(dbt.config.get("min_converted") or 10),
-        label_window_days=int(dbt.config.get("label_window_days") or 30),
-    )
+    # The vars outflow_lead_model_*, passed through the model's meta (see _int_scoring.yml).
+    configured = dbt.config.meta_get("lead_model") or {}
+    settings = LeadModelSettings(**{key: int(value) for key, value in configured.items()})
     snapshots = pl.from_arrow(dbt.ref("int_lead_scores__snapshots").to_arrow_table())
     return train_lead_model(snapshots, settings)

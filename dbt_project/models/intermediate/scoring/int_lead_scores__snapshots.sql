@@ -1,6 +1,7 @@
 -- What was known about each profile at a series of cutoffs, and whether it converted in
 -- the label window after each one. The predictive lead score learns from these rows.
---   train: cutoffs as_of - (k + 1) * window for k = 1..train_snapshots (labels complete)
+--   train: cutoffs as_of - 2 * window - k * step for k = 0..train_snapshots - 1, so every
+--          training label window ends by the held-out cutoff
 --   test:  as_of - window, held out for the model card (the latest complete label window)
 --   score: as_of itself (no label yet): the rows lead_scores gets a probability for
 -- Every feature is computed from events with occurred_at < cutoff_at, and an anonymous
@@ -8,8 +9,10 @@
 -- last_event_at (the latest moment any feature used) proves it (test on the yml).
 {%- set window = var('outflow_lead_model_label_window_days') | int %}
 {%- set train_snapshots = var('outflow_lead_model_train_snapshots') | int %}
-{%- if window < 1 or train_snapshots < 1 %}
-  {{ exceptions.raise_compiler_error("vars outflow_lead_model_label_window_days and outflow_lead_model_train_snapshots must be >= 1") }}
+{%- set step = var('outflow_lead_model_snapshot_step_days') | int %}
+{%- if window < 1 or train_snapshots < 1 or step < 1 %}
+  {{ exceptions.raise_compiler_error("vars outflow_lead_model_label_window_days, outflow_lead_model_train_snapshots "
+      ~ "and outflow_lead_model_snapshot_step_days must be >= 1") }}
 {%- endif %}
 
 with cutoffs as (
@@ -17,9 +20,9 @@ with cutoffs as (
     select 'score' as snapshot_kind, {{ outflow_as_of() }} as cutoff_at
     union all
     select 'test', {{ dbt.dateadd('day', -window, outflow_as_of()) }}
-    {%- for k in range(1, train_snapshots + 1) %}
+    {%- for k in range(train_snapshots) %}
     union all
-    select 'train', {{ dbt.dateadd('day', -(k + 1) * window, outflow_as_of()) }}
+    select 'train', {{ dbt.dateadd('day', -2 * window - k * step, outflow_as_of()) }}
     {%- endfor %}
 
 ),
