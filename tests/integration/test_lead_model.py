@@ -127,8 +127,9 @@ def test_no_conversions_gives_null_scores_and_says_why(warehouse_copy, tmp_path)
 
 def test_same_seed_same_model(built_warehouse):
     # Half the profiles keep it quick; two runs with one seed must agree exactly.
-    snapshots = pl.from_arrow(duckdb.connect(str(built_warehouse), read_only=True).execute(
-        "select * from main.int_lead_scores__snapshots where hash(profile_id) % 2 = 0").arrow())
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        snapshots = pl.from_arrow(con.sql(
+            "select * from main.int_lead_scores__snapshots where hash(profile_id) % 2 = 0").to_arrow_table())
     settings = LeadModelSettings(seed=11, cv_folds=2)
     # The warehouse hands rows over in any order: the result must not depend on it.
     first, second = (train_lead_model(rows, settings).drop_columns(["model_pickle"]).to_pylist()
