@@ -273,6 +273,8 @@ def parse_fragment(sql: str, columns: list[str] | None) -> exp.Expression:
     if len(statements) != 1:
         raise FragmentError(f"must be one expression, not {len(statements)} statements (remove the ';')")
     tree = statements[0]
+    if not _round_trips(tree):  # the parser accepted something it cannot write back (e.g. a bare '@')
+        raise FragmentError(f"is not valid SQL: {_shown(sql)}")
     if _depth(tree) > MAX_FRAGMENT_DEPTH:
         raise FragmentError(f"is nested too deeply (over {MAX_FRAGMENT_DEPTH} levels): simplify it or "
                             "compute it in the dbt model")
@@ -318,6 +320,15 @@ def parse_fragment(sql: str, columns: list[str] | None) -> exp.Expression:
             raise FragmentError(f"uses {type(node).__name__} ({_shown(node.sql(DIALECT), 60)}), "
                                 "which is not a scalar expression")
     return tree
+
+
+def _round_trips(tree: exp.Expression) -> bool:
+    """The plan embeds the tree as sqlglot writes it: that text must mean the same tree."""
+    try:
+        again = sqlglot.parse(tree.sql(DIALECT), read=DIALECT)
+    except Exception:
+        return False
+    return len(again) == 1 and again[0] == tree
 
 
 def _shown(text: str, limit: int = 120) -> str:
