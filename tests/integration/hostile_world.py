@@ -27,7 +27,7 @@ HOSTILE: dict[str, tuple[str, str | None, str, str, str, str]] = {
                 "Head of 'Growth'"),
     "crm-h02": ("tokyo.taro@example.jp", "+81 3-1234-5678", "東京", "太郎", "株式会社テスト", "部長"),
     "crm-h03": ("rtl_user@example.com", "+972 2-123-4567", "مرحبا", "שלום", "شركة‏ Test", "مدير"),
-    "crm-h04": ("emoji.fan@example.com", "+44 20 7946 0958", "Ann 🎉", "🙂Smith", "Rocket 🚀 Ltd", "Chief 🦄"),
+    "crm-h04": ("emoji.fan@example.com", "+44 20 7946 0321", "Ann 🎉", "🙂Smith", "Rocket 🚀 Ltd", "Chief 🦄"),
     "crm-h05": ("combining@example.com", "+49 30 901820", "Jose\u0301", "Mu\u0308ller", "Zalgo Z\u0351\u0352o",
                 "e\u0301\u0301\u0301"),
     "crm-h06": ("control.chars@example.com", "+33 1 42 68 53 00", "Bell\x07Ring", "Esc\x1b[31mRed",
