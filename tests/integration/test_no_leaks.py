@@ -97,8 +97,9 @@ def demo(hostile_world, tmp_path_factory):
         outflow("syncs")
         names = [s["name"] for s in json.loads(outflow("syncs", "--json").stdout)["syncs"]]
         assert len(names) >= 9, names
-        for name in names:
-            outflow("plan", name)
+        for i, name in enumerate(names):
+            if i < 2:  # the text form renders the same report
+                outflow("plan", name)
             outflow("plan", name, "--json")
         # Faults on the first sends: per-record errors, then garbage answers, then clean.
         for sandbox in sandboxes.running.values():
@@ -108,12 +109,13 @@ def demo(hostile_world, tmp_path_factory):
         for sandbox in sandboxes.running.values():
             sandbox.error_share = 0.0
         sandboxes.garbage(1.0)
-        for name in names:
-            outflow("run", name, "--json")
+        garbage_runs = [json.loads(outflow("run", name, "--json").stdout) for name in names]
         sandboxes.garbage(0.0)
-        for name in names:
-            outflow("run", name, "--json")
-        for name in names:
+        clean_runs = [json.loads(outflow("run", name, "--json").stdout) for name in names]
+        with duckdb.connect(str(warehouse), read_only=True) as con:  # before Dagster adds its own faults
+            states = dict(con.execute(f"select status, count(*) from {st.table(con, 'sync_state')} "
+                                      "group by all").fetchall())
+        for name in names[:2]:
             outflow("status", name)
             outflow("status", name, "--json")
         outflow("status")
@@ -132,6 +134,11 @@ def demo(hostile_world, tmp_path_factory):
                 texts[f"outflow.{table} row count"] = str(len(rows))
     finally:
         sandboxes.stop()
+    # The faults really happened, and what failed was retried and delivered (nothing lost).
+    assert sum(sum(r["failed"].values()) for r in garbage_runs) > 0
+    assert {r["status"] for r in clean_runs} <= {"succeeded", "partial"}, clean_runs
+    assert states.get("failed", 0) == 0 and states.get("pending", 0) == 0, states
+    assert states.get("synced", 0) > 1_000, states
     return texts, warehouse
 
 
