@@ -5,10 +5,12 @@ the SHA-256 of it normalised by the platform's documented rules)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from destinations import google_ads, meta
@@ -23,8 +25,11 @@ pytestmark = pytest.mark.slow
 
 NAMES = {"first_name": "first_name", "last_name": "last_name"}
 # destination entry -> (mode, object, match_on, fields)
+FILE_FIELDS = {**NAMES, "company": "company", "job_title": "job_title"}
 SYNCS = {
-    "outbox": ("upsert", "contacts", {"email": "email"}, {**NAMES, "company": "company", "job_title": "job_title"}),
+    "outbox": ("upsert", "contacts", {"email": "email"}, FILE_FIELDS),
+    "outbox_csv": ("upsert", "contacts", {"email": "email"}, FILE_FIELDS),
+    "outbox_parquet": ("upsert", "contacts", {"email": "email"}, FILE_FIELDS),
     "webhook_sandbox": ("upsert", "contacts", {"email": "email"},
                         {**NAMES, "company": "company", "job_title": "job_title"}),
     "hubspot_sandbox": ("upsert", "contacts", {"email": "email"},
@@ -48,6 +53,9 @@ def world(hostile_world, tmp_path_factory):
     warehouse = root / "outflow.duckdb"
     shutil.copy(hostile_world.warehouse, warehouse)
     sandboxes = Sandboxes(root)
+    with sandboxes.config.open("a") as config:  # the file destination's other formats
+        for fmt in ("csv", "parquet"):
+            config.write(f"outbox_{fmt}:\n  type: file\n  folder: {root / ('outbox_' + fmt)}\n  format: {fmt}\n")
     yield warehouse, sandboxes
     sandboxes.stop()
 
@@ -90,6 +98,15 @@ def held_by_tool(sandboxes: Sandboxes, entry: str, spec: SyncSpec, rows: dict[st
         for path in (sandboxes.root / "outbox" / spec.name).glob("*.jsonl"):
             for line in path.read_text(encoding="utf-8").split("\n")[:-1]:  # not splitlines: U+2028 is data
                 row = json.loads(line)
+                out[row["key"]] = {f: row[f] for f in fields}
+    elif entry == "outbox_csv":
+        for path in (sandboxes.root / "outbox_csv" / spec.name).glob("*.csv"):
+            with path.open(newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    out[row["key"]] = {f: row[f] for f in fields}
+    elif entry == "outbox_parquet":
+        for path in (sandboxes.root / "outbox_parquet" / spec.name).glob("*.parquet"):
+            for row in pq.read_table(path).to_pylist():
                 out[row["key"]] = {f: row[f] for f in fields}
     elif entry == "webhook_sandbox":
         for key, rec in sandboxes["webhook"].state.records[spec.object].items():
