@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
+from destinations.http import redact as http_redact
+
 SCHEMA = "outflow"
 
 DDL = [
@@ -108,10 +110,12 @@ _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 def redact(text: str | None, limit: int = 500) -> str | None:
-    """Destinations promise errors without PII; this is the belt to their braces."""
+    """Destinations promise errors without PII; this is the belt to their braces: the
+    broad patterns here, then the HTTP client's redactor (Unicode and percent-encoded
+    emails, credentials, query strings)."""
     if text is None:
         return None
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text)))[:limit]
+    return http_redact(_PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text))))[:limit]
 
 
 def table(con: duckdb.DuckDBPyConnection, name: str) -> str:
