@@ -7,7 +7,7 @@ from orchestration.churn import ChurnSettings, score
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    configured = dbt.config.meta_get("churn") or {}
     rfm = dbt.ref("int_profiles__rfm").df()
     fitted = dbt.ref("int_churn__model_fit").df()
-    horizon = int(dbt.config.get("horizon_days") or 90)
-    return score(rfm, fitted, ChurnSettings(horizon_days=horizon))
+    return score(rfm, fitted, ChurnSettings(horizon_days=int(configured.get("horizon_days", 90))))
