@@ -4,7 +4,7 @@
 -- its Newcombe (hybrid Wilson score) and Wald 95% intervals, and the relative lift.
 -- Arms:
 --   synced   first acknowledged send of the record by the sync (outflow.sync_changelog,
---            any operation but a removal), at or after the sync's first holdout assignment
+--            an upsert, update, insert or add_member), at or after the sync's first holdout assignment
 --            (members synced before the holdout existed have no comparable control)
 --   holdout  outflow.sync_holdout.assigned_at
 -- A member converts when a conversion (int_conversions__attributed) follows its start by at
@@ -40,7 +40,7 @@ synced as (
     inner join holdout_start
         on changelog.sync = holdout_start.sync
     where changelog.status = 'ok'
-        and changelog.operation not in ('delete', 'remove_member')
+        and changelog.operation in ('upsert', 'update', 'insert', 'add_member')
         and changelog."at" >= holdout_start.first_assigned_at
     group by changelog.sync, changelog.record_key
 
