@@ -15,12 +15,23 @@ from orchestration.sync.plan import holdout_assignments_query, in_holdout, rende
 from orchestration.sync.spec import Mode, SyncSpec, load_sync
 from tests.unit.test_sync_plan import load_world, random_world, reference
 
+# Syncs declare a consent channel once the consent work (issue 5) lands; before, the key is unknown.
+CHANNEL = {"channel": "crm"} if "channel" in SyncSpec.model_fields else {}
+
+
+def allow_everyone(con) -> None:
+    """The contact rule, where the plan reads one (issue 5): everyone contactable."""
+    if CHANNEL:
+        from tests.contact_rule import allow_everyone as allow
+
+        allow(con)
+
 
 def make_spec(mode: str = "membership", share: float = 0.3, salt: str | None = None, **kw) -> SyncSpec:
     return SyncSpec(name="s1", model="people", model_table="people", destination="d", object="o", mode=mode,
                     primary_key="profile_id", match_on={"email": "email"},
                     fields={"first": "lower(first_name)"},  # as random_world hashes them
-                    where="score >= 0", holdout={"share": share, **({"salt": salt} if salt else {})}, **kw)
+                    where="score >= 0", holdout={"share": share, **({"salt": salt} if salt else {})}, **CHANNEL, **kw)
 
 
 def holdout_reference(spec, visible, state, recorded, full_resync):
@@ -67,6 +78,7 @@ def test_assignment_is_stable_close_to_the_share_and_salted(tmp_path):
     n = 200_000
     con.execute(f"CREATE TABLE main.people AS SELECT 'p_' || lpad(cast(i AS VARCHAR), 8, '0') AS profile_id, "
                 f"'e' || i AS email, 'x' AS first_name, 1 AS score FROM range({n}) t(i)")
+    allow_everyone(con)
     held = {}
     for salt in (None, None, "spring-campaign"):
         spec = make_spec(share=0.1, salt=salt)
@@ -87,7 +99,7 @@ def test_assignment_is_stable_close_to_the_share_and_salted(tmp_path):
 def test_holdout_is_validated_with_messages():
     exposure = {"name": "aud", "depends_on": {"nodes": ["model.outflow.people"]},
                 "config": {"meta": {"outflow": {"destination": "d", "object": "o", "mode": "membership",
-                                                "primary_key": "profile_id", "holdout": {}}}}}
+                                                "primary_key": "profile_id", "holdout": {}, **CHANNEL}}}}
     manifest = {"nodes": {"model.outflow.people": {"name": "people"}}}
     cols = lambda _: ["profile_id", "email"]  # noqa: E731
     bad = {
