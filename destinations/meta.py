@@ -104,6 +104,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Keys that qualify a match but cannot identify a person alone.
 QUALIFIERS = frozenset({"COUNTRY"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AUDIENCE_ID = re.compile(r"^\d{1,20}$")
 
@@ -223,6 +224,23 @@ def normalise(fields: Mapping[str, Any], *, default_region: str | None = "US") -
 def hashed_row(fields: Mapping[str, Any], *, default_region: str | None = "US") -> dict[str, str]:
     """Meta schema key -> SHA-256 hex of the normalised value."""
     return {k: sha256_hex(v) for k, v in normalise(fields, default_region=default_region).items()}  # type: ignore[misc]
+
+
+def row_id(row: Mapping[str, str]) -> str:
+    """A member's destination_id: its hashed row as JSON (hashes only), so a removal, which the
+    engine sends without fields, removes exactly the row that was added."""
+    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
+
+
+def row_from_id(destination_id: str | None) -> dict[str, str] | None:
+    try:
+        row = json.loads(destination_id) if destination_id else None
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not row or not all(
+            k in SCHEMA_ORDER and isinstance(v, str) and _HEX64.match(v) for k, v in row.items()):
+        return None
+    return row
 
 
 def users_body(rows: Sequence[Mapping[str, str]], session: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -369,6 +387,8 @@ class MetaAudienceDestination:
         sendable: list[tuple[Record, dict[str, str]]] = []
         for rec in batch.records:
             row = hashed_row(rec.fields, default_region=self.default_phone_region)
+            if not row and batch.operation is Operation.REMOVE_MEMBER:
+                row = row_from_id(rec.destination_id) or {}
             if not set(row) - QUALIFIERS:
                 results.append(RecordResult(rec.key, ResultStatus.REJECTED, error=(
                     "MISSING_IDENTIFIER: no usable email, phone, name, city, state, zip, date of birth or gender")))
@@ -396,6 +416,16 @@ class MetaAudienceDestination:
                     continue
                 raise
         return check_results(batch, results)
+
+    def prepare(self, batch: Batch) -> list[RecordResult]:
+        """The hashed row each person will be added with, as the destination_id a removal sends."""
+        out = []
+        for rec in batch.records:
+            row = hashed_row(rec.fields, default_region=self.default_phone_region)
+            out.append(RecordResult(rec.key, ResultStatus.OK, destination_id=row_id(row)) if set(row) - QUALIFIERS
+                       else RecordResult(rec.key, ResultStatus.REJECTED, error="MISSING_IDENTIFIER: no usable "
+                                         "email, phone, name, city, state, zip, date of birth or gender"))
+        return out
 
     def close(self) -> None:
         self.client.close()
@@ -453,7 +483,7 @@ class MetaAudienceDestination:
                 results.append(RecordResult(r.key, ResultStatus.REJECTED, error="META_INVALID_ENTRY: Meta "
                                             "reported this row's hashed value as invalid"))
             else:
-                results.append(RecordResult(r.key, ResultStatus.OK))
+                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=row_id(rows[r.key])))
         unmatched = invalid - sum(res.status is ResultStatus.REJECTED for res in results)
         if unmatched > 0:
             log.info("%s: Meta counted %d invalid rows it did not sample; they cannot be told apart", what, unmatched)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orchestration import settings
 from orchestration.cli_sync import UsageError, add_sync_commands
+from orchestration.cli_webhooks import add_webhook_commands
 
 
 class ArgumentError(Exception):
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate(sub)
     add_summary(sub)
     add_sync_commands(sub)
+    add_webhook_commands(sub)
     return parser
 
 
