@@ -103,6 +103,7 @@ def _metadata(report: RunReport) -> dict:
         "status": report.status,
         "model_rows": report.model_rows,
         "in_destination_before": report.in_destination,
+        "holdout_assigned": report.holdout_assigned,
         "duration_seconds": round(report.duration_seconds, 3),
         "records_per_second": round(report.records_per_second, 1),
         "run_id": report.run_id,

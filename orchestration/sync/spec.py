@@ -64,6 +64,16 @@ class Guardrails(BaseModel):
     allow_empty_model: bool = False
 
 
+class Holdout(BaseModel):
+    """A random, stable share of the audience kept out of the destination, to measure
+    lift against (docs/sync_engine.md "Holdout"). Membership in the holdout depends only
+    on md5(salt | primary key), so it is the same on every run and machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    share: float = Field(gt=0.0, le=0.5)  # above half, the "holdout" is the campaign
+    salt: str | None = Field(None, min_length=1)  # default: the sync's name
+
+
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cron: str | None = None
@@ -96,6 +106,7 @@ class SyncSpec(BaseModel):
     where: str | None = None
     trigger: Trigger = Field(default_factory=Trigger)
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    holdout: Holdout | None = None
     max_attempts: int = Field(5, ge=1)
     batch_size: int | None = Field(None, ge=1)
     owner: str | None = None
@@ -137,6 +148,10 @@ class SyncSpec(BaseModel):
         if clash:
             raise ValueError(f"destination field(s) {sorted(clash)} appear in both `fields` and `match_on`: keep one")
         return self
+
+    @property
+    def holdout_salt(self) -> str | None:
+        return None if self.holdout is None else (self.holdout.salt or self.name)
 
     def sent_fields(self) -> dict[str, str]:
         """Destination field -> SQL expression, in a stable order: match keys then fields.
