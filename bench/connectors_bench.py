@@ -204,7 +204,7 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
               lambda url: {"customer_id": "1234567890", "base_url": url},
               {"requests_per_second": None},
               _plain, _google_stored, by_hash=True, polling="/googleAds:search",
-              records=500_000),  # 5 jobs of 100,000 users, 12 non-polling requests each, at 2/s
+              records=1_000_000),  # 10 jobs of 100,000 users, 12 non-polling requests each, at 2/s
     Connector("webhook", Operation.UPSERT, "contacts", _webhook_sb,
               lambda url: {"url": url},
               {"requests_per_second": None},

@@ -288,7 +288,7 @@ class GoogleAdsDestination:
         users_per_request: int = USERS_PER_REQUEST,
         max_identifiers_per_request: int = MAX_IDENTIFIERS_PER_REQUEST,
         requests_per_second: float | None = 2.0,
-        burst: int = 5,
+        burst: int = 1,  # steady pacing: a burst after a poll wait runs into the quota
         max_concurrency: int = 2,
         poll_interval: float = 2.0,
         poll_interval_cap: float = 30.0,
@@ -575,6 +575,7 @@ class Config(DestinationConfig):
     users_per_request: int = Field(USERS_PER_REQUEST, ge=1, le=MAX_IDENTIFIERS_PER_REQUEST,
                                    description="users per addOperations call")
     requests_per_second: float | None = Field(2.0, gt=0)
+    burst: int = Field(1, ge=1, le=50)
     max_concurrency: int = Field(2, ge=1, le=8, description="jobs being filled at once; :run is serialised "
                                  "per user list, as Google asks")
     poll_interval: float = Field(2.0, gt=0)
@@ -597,7 +598,7 @@ def from_config(name: str, config: Config, *, where: Path, env: Mapping[str, str
         developer_token_env=config.developer_token_env, ad_user_data_consent=config.ad_user_data_consent,
         ad_personalization_consent=config.ad_personalization_consent, phone_region=config.phone_region,
         max_batch_size=config.max_batch_size, users_per_request=config.users_per_request,
-        requests_per_second=config.requests_per_second,
+        requests_per_second=config.requests_per_second, burst=config.burst,
         max_concurrency=config.max_concurrency, poll_interval=config.poll_interval,
         job_timeout=config.job_timeout, max_retries=config.max_retries,
     )

@@ -135,7 +135,8 @@ def _print_report(report, as_json: bool) -> None:
     console = _console()
     console.print(_report_table(report))
     actions = ", ".join(f"{a} {n:,}" for a, n in sorted(report.actions.items()) if n) or "nothing to do"
-    console.print(f"model rows {report.model_rows:,}; in destination before {report.in_destination:,}; {actions}")
+    held = f"; newly held out {report.holdout_assigned:,}" if report.holdout_assigned else ""
+    console.print(f"model rows {report.model_rows:,}; in destination before {report.in_destination:,}; {actions}{held}")
     if report.sample and (report.dry_run or report.status == "refused"):
         for op, keys in sorted(report.sample.items()):
             console.print(f"sample {op}: {', '.join(keys)}", soft_wrap=True)

@@ -37,6 +37,7 @@ from orchestration.sync.plan import (
     KEY,
     OPERATION,
     field_column,
+    holdout_assignments_query,
     model_summary_query,
     render_plan,
 )
@@ -60,6 +61,7 @@ class RunReport:
     forced: bool = False
     model_rows: int = 0
     in_destination: int = 0  # records this sync had in the tool before the run
+    holdout_assigned: int = 0  # model records newly held out (spec.holdout), recorded unless dry run/refused
     actions: dict[str, int] = field(default_factory=dict)  # add/change/retry/remove/resync -> count
     planned: dict[str, int] = field(default_factory=dict)  # operation -> count
     succeeded: dict[str, int] = field(default_factory=dict)
@@ -215,6 +217,9 @@ def run_sync(
             st.insert_run(con, run_row)
             return report
         st.insert_run(con, run_row)
+        if spec.holdout is not None:
+            # before anything is sent, so a crash mid-run cannot leave a held-out key unrecorded
+            st.record_holdout(con, spec.name, _holdout_sql(con, spec), run_id)
         writer = con.cursor()  # the one connection that writes state; `con` streams the plan
         try:
             _apply(con, writer, spec, destination, report, progress)
@@ -268,9 +273,16 @@ def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size
         report.sample[op] = [k for (k,) in con.execute(
             f'SELECT "{KEY}" FROM {PLAN_TABLE} WHERE "{OPERATION}" = ? ORDER BY "{KEY}" LIMIT ?', [op, sample_size]
         ).fetchall()]
+    if spec.holdout is not None:
+        report.holdout_assigned = con.execute(f"SELECT count(*) FROM ({_holdout_sql(con, spec)})").fetchone()[0]
     report.in_destination = con.execute(
         f"SELECT count(*) FROM {st.table(con, 'sync_state')} WHERE sync = ? AND first_synced_at IS NOT NULL "
         "AND status <> 'removed'", [spec.name]).fetchone()[0]
+
+
+def _holdout_sql(con, spec: SyncSpec) -> str:
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    return holdout_assignments_query(spec, catalog=catalog).sql("duckdb")
 
 
 def _guardrails(spec: SyncSpec, report: RunReport, force: bool) -> str | None:

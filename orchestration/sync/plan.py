@@ -13,6 +13,11 @@ an action and the destination operation it becomes:
           a pending record gone from the model is removed too (it may be in the tool)
   resync  full resync only: a model row this sync already knows, sent again
 
+Holdout (spec.holdout): a model row whose md5(salt | key) falls in the held-out share, or
+that outflow.sync_holdout already records, is never added (nor resynced) while this sync
+has no state for it; what the tool already holds before the holdout was set is left as it
+is. `holdout_assignments_query` lists the newly held-out keys the run records.
+
 Mode -> operation: upsert UPSERT; update UPDATE (every unseen or changed row is sent;
 the tool rejects unknown records with 'not found', and they are retried only when
 their data changes); insert INSERT (adds, retries and changed rejects only: a synced
@@ -30,6 +35,9 @@ from orchestration.sync.spec import DIALECT, Mode, SyncSpec, parse_fragment
 
 STATE_SCHEMA = "outflow"
 STATE_TABLE = "sync_state"
+HOLDOUT_TABLE = "sync_holdout"
+HELD_OUT = "_held_out"
+HOLDOUT_HEX_DIGITS = 8  # the bucket: the first 8 hex digits of the md5, 1 in 2**32 resolution
 
 # Output columns of the plan (fields are f_0..f_n in SyncSpec.sent_fields() order, so
 # destination field names never clash with ours or need quoting).
@@ -95,11 +103,44 @@ def python_hash(spec: SyncSpec, values: list[object]) -> str:
     return hashlib.md5(s.encode()).hexdigest()
 
 
+def holdout_threshold(share: float) -> str:
+    """The held-out share as the hex prefix every held-out md5 sorts below."""
+    return format(round(share * 16 ** HOLDOUT_HEX_DIGITS), f"0{HOLDOUT_HEX_DIGITS}x")
+
+
+def in_holdout(spec: SyncSpec, key: str) -> bool:
+    """The same test as the plan's, in Python: md5 of `salt|key`, its first 8 hex digits
+    below the share's threshold. Lowercase hex of equal length sorts like the number, so
+    the SQL is a plain string comparison that every dialect renders."""
+    import hashlib
+
+    if spec.holdout is None:
+        return False
+    digest = hashlib.md5(f"{spec.holdout_salt}|{key}".encode()).hexdigest()
+    return digest[:HOLDOUT_HEX_DIGITS] < holdout_threshold(spec.holdout.share)
+
+
+def _holdout_bucket_test(spec: SyncSpec) -> exp.Expression:
+    assert spec.holdout is not None
+    salted = exp.DPipe(this=_str(f"{spec.holdout_salt}|"), expression=_varchar(exp.column(spec.primary_key)))
+    prefix = exp.Substring(this=exp.MD5(this=salted), start=exp.Literal.number(1),
+                           length=exp.Literal.number(HOLDOUT_HEX_DIGITS))
+    return exp.LT(this=prefix, expression=_str(holdout_threshold(spec.holdout.share)))
+
+
+def _recorded_holdout(spec: SyncSpec, catalog: str | None) -> exp.Select:
+    return (exp.select(_col("record_key"))
+            .from_(exp.table_(HOLDOUT_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True))
+            .where(exp.EQ(this=_col("sync"), expression=_str(spec.name))))
+
+
 def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None) -> exp.Select:
     """Model rows: the key, each sent field as f_i (the user's expression embedded)."""
     sel = exp.select(exp.alias_(_varchar(exp.column(spec.primary_key)), KEY, quoted=True))
     for i, sql in enumerate(spec.sent_fields().values()):
         sel = sel.select(exp.alias_(parse_fragment(sql, columns), field_column(i), quoted=True), copy=False)
+    if spec.holdout is not None:
+        sel = sel.select(exp.alias_(_holdout_bucket_test(spec), HELD_OUT, quoted=True), copy=False)
     sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, catalog=catalog, quoted=True), copy=False)
     cond: exp.Expression = exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null()))
     if spec.where:
@@ -130,7 +171,14 @@ def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
     under_max = exp.LT(this=_col("attempts", "s"), expression=exp.Literal.number(spec.max_attempts))
     unseen = exp.or_(exp.Is(this=_col("record_key", "s"), expression=exp.Null()), _status_is("removed"))
 
-    case = exp.Case().when(exp.and_(in_model, unseen), _str("add"))
+    case = exp.Case()
+    if spec.holdout is not None:
+        held = exp.or_(_col(HELD_OUT, "m"), exp.Not(this=exp.Is(this=_col("record_key", "h"), expression=exp.Null())))
+        # never in the tool through this sync: held out stays out (no add, no resync)
+        never_sent = exp.Is(this=_col("record_key", "s"), expression=exp.Null())
+        case = case.when(exp.and_(in_model.copy(), exp.Paren(this=held), exp.Paren(this=exp.or_(never_sent, _status_is("removed")))),
+                         exp.Null())
+    case = case.when(exp.and_(in_model, unseen), _str("add"))
     if full_resync:
         case = case.when(in_model, _str("resync"))
     else:
@@ -174,6 +222,8 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
 
     hashed = exp.select(_col(KEY), *[_col(c) for c in fcols],
                         exp.alias_(exp.MD5(this=_canonical(spec)), HASH, quoted=True)).from_("mapped_rows")
+    if spec.holdout is not None:
+        hashed = hashed.select(_col(HELD_OUT), copy=False)
     state = (
         exp.select(*[_col(c) for c in ["record_key", *STATE_COLUMNS.values()]])
         .from_(exp.table_(STATE_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True))
@@ -195,6 +245,12 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
         on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "s")),
         join_type="FULL OUTER",
     )
+    if spec.holdout is not None:
+        joined = joined.join(
+            exp.table_("holdout_rows", alias=exp.to_identifier("h", quoted=True)),
+            on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "h")),
+            join_type="LEFT",
+        )
     final = (
         exp.select(exp.alias_(operation, OPERATION, quoted=True), exp.Star())
         .from_("joined_rows")
@@ -202,9 +258,36 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
         .with_("mapped_rows", as_=_mapped(spec, columns, catalog))
         .with_("hashed_rows", as_=hashed)
         .with_("state_rows", as_=state)
-        .with_("joined_rows", as_=joined)
     )
-    return final
+    if spec.holdout is not None:
+        final = final.with_("holdout_rows", as_=_recorded_holdout(spec, catalog))
+    return final.with_("joined_rows", as_=joined)
+
+
+def holdout_assignments_query(spec: SyncSpec, *, columns: list[str] | None = None,
+                              catalog: str | None = None) -> exp.Select:
+    """Keys of the model (after `where`) that fall in the holdout and that neither the
+    state (this sync never sent them) nor outflow.sync_holdout knows yet: the run records
+    them with its time as assigned_at."""
+    assert spec.holdout is not None
+    columns = columns or model_columns_of(spec)
+    state = (exp.select(_col("record_key"))
+             .from_(exp.table_(STATE_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True))
+             .where(exp.EQ(this=_col("sync"), expression=_str(spec.name))))
+    return (
+        exp.select(exp.alias_(_col(KEY, "m"), KEY, quoted=True)).distinct()
+        .from_(exp.table_("mapped_rows", alias=exp.to_identifier("m", quoted=True)))
+        .join(exp.table_("state_rows", alias=exp.to_identifier("s", quoted=True)),
+              on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "s")), join_type="LEFT")
+        .join(exp.table_("holdout_rows", alias=exp.to_identifier("h", quoted=True)),
+              on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "h")), join_type="LEFT")
+        .where(exp.and_(_col(HELD_OUT, "m"),
+                        exp.Is(this=_col("record_key", "s"), expression=exp.Null()),
+                        exp.Is(this=_col("record_key", "h"), expression=exp.Null())))
+        .with_("mapped_rows", as_=_mapped(spec, columns, catalog))
+        .with_("state_rows", as_=state)
+        .with_("holdout_rows", as_=_recorded_holdout(spec, catalog))
+    )
 
 
 def model_summary_query(spec: SyncSpec, *, columns: list[str] | None = None,

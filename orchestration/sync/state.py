@@ -19,6 +19,10 @@ outflow.sync_runs       one row per run; counts per operation as JSON text (VARC
     extension is needed) plus totals and per-action counts as plain columns for SQL.
 outflow.sync_changelog  one row per record operation sent: keys, hashes, ids, status and
     error reason. Never field values (no PII).
+outflow.sync_holdout    one row per (sync, record_key) kept out of the tool by the sync's
+    holdout: assigned_at = the run that first held it out (when it would have been added).
+    Never deleted: once held out, always held out, so lift (campaign_lift) compares clean
+    groups even if the share or salt changes later.
 
 A record advances to synced only on an OK result, inside the transaction that commits
 its batch.
@@ -33,6 +37,8 @@ from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
+
+from destinations.http import redact as http_redact
 
 SCHEMA = "outflow"
 
@@ -87,6 +93,13 @@ DDL = [
         error VARCHAR,
         "at" TIMESTAMP NOT NULL
     )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_holdout (
+        sync VARCHAR NOT NULL,
+        record_key VARCHAR NOT NULL,
+        assigned_at TIMESTAMP NOT NULL,
+        run_id VARCHAR NOT NULL,
+        PRIMARY KEY (sync, record_key)
+    )""",
 ]
 
 STATE_ARROW = pa.schema([
@@ -108,10 +121,12 @@ _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 def redact(text: str | None, limit: int = 500) -> str | None:
-    """Destinations promise errors without PII; this is the belt to their braces."""
+    """Destinations promise errors without PII; this is the belt to their braces: the
+    broad patterns here, then the HTTP client's redactor (Unicode and percent-encoded
+    emails, credentials, query strings)."""
     if text is None:
         return None
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text)))[:limit]
+    return http_redact(_PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text))))[:limit]
 
 
 def table(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -194,6 +209,16 @@ def commit_batch(
     finally:
         con.unregister("_outflow_batch_state")
         con.unregister("_outflow_batch_log")
+
+
+def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: str, run_id: str) -> int:
+    """Insert the keys `assignments_sql` selects (column _key) as held out by this run."""
+    rows = con.execute(
+        f"INSERT INTO {table(con, 'sync_holdout')} (sync, record_key, assigned_at, run_id) "
+        f'SELECT ?, "_key", ?, ? FROM ({assignments_sql}) RETURNING record_key',
+        [sync, utcnow(), run_id],
+    ).fetchall()
+    return len(rows)
 
 
 def write_state(con: duckdb.DuckDBPyConnection, state_rows: list[dict]) -> None:

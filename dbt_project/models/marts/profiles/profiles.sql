@@ -1,6 +1,6 @@
 -- One row per person: surviving attributes (rules in _profiles.yml), engagement and
 -- purchase features, consent per channel (from the consent mart, the one place that
--- decides it) and the points lead score.
+-- decides it), the points lead score, and churn risk and value for customers.
 with attributes as (
 
     select * from {{ ref('int_profiles__attributes') }}
@@ -30,6 +30,18 @@ engagement as (
 purchases as (
 
     select * from {{ ref('int_profiles__purchases') }}
+
+),
+
+rfm as (
+
+    select * from {{ ref('int_profiles__rfm') }}
+
+),
+
+churn as (
+
+    select * from {{ ref('int_profiles__churn') }}
 
 ),
 
@@ -100,9 +112,19 @@ select
     purchases.recency_days,
     purchases.r_score,
     purchases.f_score,
-    purchases.m_score
+    purchases.m_score,
+    rfm.frequency as btyd_frequency,
+    rfm.recency_days as btyd_recency_days,
+    rfm.t_days as btyd_t_days,
+    rfm.monetary_usd as btyd_monetary_usd,
+    churn.p_alive,
+    churn.churn_risk,
+    churn.expected_purchases as expected_purchases_horizon,
+    churn.expected_value_usd as expected_value_horizon_usd
 from attributes
 left join consent on attributes.profile_id = consent.profile_id
 left join engagement on attributes.profile_id = engagement.profile_id
 left join purchases on attributes.profile_id = purchases.profile_id
 left join scores on attributes.profile_id = scores.profile_id
+left join rfm on attributes.profile_id = rfm.profile_id
+left join churn on attributes.profile_id = churn.profile_id
