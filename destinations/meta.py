@@ -225,6 +225,22 @@ def hashed_row(fields: Mapping[str, Any], *, default_region: str | None = "US") 
     return {k: sha256_hex(v) for k, v in normalise(fields, default_region=default_region).items()}  # type: ignore[misc]
 
 
+def destination_id_of(row: Mapping[str, str]) -> str:
+    """What sync state keeps of an added row: its hashes (never raw values), as JSON."""
+    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
+
+
+def row_from_destination_id(destination_id: str | None) -> dict[str, str]:
+    """The hashed row an earlier add stored; {} when there is none (or it is not ours)."""
+    try:
+        value = json.loads(destination_id) if destination_id else {}
+    except ValueError:
+        return {}
+    if not isinstance(value, dict) or not all(k in SCHEMA_ORDER and isinstance(v, str) for k, v in value.items()):
+        return {}
+    return value
+
+
 def users_body(rows: Sequence[Mapping[str, str]], session: Mapping[str, Any] | None) -> dict[str, Any]:
     """The /users body: the schema is the keys any row carries, in SCHEMA_ORDER; "" where a
     row lacks one."""
@@ -369,6 +385,9 @@ class MetaAudienceDestination:
         sendable: list[tuple[Record, dict[str, str]]] = []
         for rec in batch.records:
             row = hashed_row(rec.fields, default_region=self.default_phone_region)
+            if not row and batch.operation is Operation.REMOVE_MEMBER:
+                # the engine removes by what the add stored: the hashed row (destination_id)
+                row = row_from_destination_id(rec.destination_id)
             if not set(row) - QUALIFIERS:
                 results.append(RecordResult(rec.key, ResultStatus.REJECTED, error=(
                     "MISSING_IDENTIFIER: no usable email, phone, name, city, state, zip, date of birth or gender")))
@@ -452,8 +471,8 @@ class MetaAudienceDestination:
             if bad & set(rows[r.key].values()):
                 results.append(RecordResult(r.key, ResultStatus.REJECTED, error="META_INVALID_ENTRY: Meta "
                                             "reported this row's hashed value as invalid"))
-            else:
-                results.append(RecordResult(r.key, ResultStatus.OK))
+            else:  # the hashed row is the id: a later remove sends exactly what was added
+                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=destination_id_of(rows[r.key])))
         unmatched = invalid - sum(res.status is ResultStatus.REJECTED for res in results)
         if unmatched > 0:
             log.info("%s: Meta counted %d invalid rows it did not sample; they cannot be told apart", what, unmatched)

@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from orchestration import settings
+from orchestration.cli_privacy import add_privacy_commands
 from orchestration.cli_sync import UsageError, add_sync_commands
 
 
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate(sub)
     add_summary(sub)
     add_sync_commands(sub)
+    add_privacy_commands(sub)
     return parser
 
 

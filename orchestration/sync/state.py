@@ -18,7 +18,15 @@ outflow.sync_state      one row per (sync, record_key): where that record stands
 outflow.sync_runs       one row per run; counts per operation as JSON text (VARCHAR, so no
     extension is needed) plus totals and per-action counts as plain columns for SQL.
 outflow.sync_changelog  one row per record operation sent: keys, hashes, ids, status and
-    error reason. Never field values (no PII).
+    error reason, including the operations that carry out deletion requests (action
+    'deletion'). key_hash = sha256 of the record key, so an audit can find a person's rows
+    without the key. Never field values (no PII).
+outflow.deleted_profiles  every profile with a deletion request the engine has seen: the
+    plan of every sync leaves them out for good (even if a model still has them, even on a
+    full resync).
+outflow.deletion_log    one row per (deletion request, sync): how the person was deleted or
+    removed in that sync's destination (delete_person | remove | none), done / pending /
+    failed with the reason, and when (`outflow privacy report`).
 
 A record advances to synced only on an OK result, inside the transaction that commits
 its batch.
@@ -26,6 +34,7 @@ its batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -87,6 +96,33 @@ DDL = [
         error VARCHAR,
         "at" TIMESTAMP NOT NULL
     )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.deleted_profiles (
+        profile_id VARCHAR PRIMARY KEY,
+        request_id VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.deletion_log (
+        request_id VARCHAR NOT NULL,
+        sync VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        profile_id VARCHAR,
+        requested_at TIMESTAMP,
+        method VARCHAR NOT NULL CHECK (method IN ('delete_person', 'remove', 'none')),
+        status VARCHAR NOT NULL CHECK (status IN ('done', 'pending', 'failed')),
+        reason VARCHAR,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at TIMESTAMP,
+        done_at TIMESTAMP,
+        run_id VARCHAR,
+        PRIMARY KEY (request_id, sync)
+    )""",
+]
+# Columns added after the first release: warehouses created earlier get them on the next run.
+MIGRATIONS = [
+    ("sync_changelog", "key_hash", "VARCHAR"),
+    ("sync_runs", "channel", "VARCHAR"),
+    ("sync_runs", "consent_override", "VARCHAR"),
+    ("sync_runs", "deletions", "VARCHAR"),
 ]
 
 STATE_ARROW = pa.schema([
@@ -100,11 +136,17 @@ CHANGELOG_ARROW = pa.schema([
     ("run_id", pa.string()), ("sync", pa.string()), ("record_key", pa.string()), ("action", pa.string()),
     ("operation", pa.string()), ("status", pa.string()), ("fields_hash", pa.string()),
     ("destination_id", pa.string()), ("idempotency_key", pa.string()), ("error", pa.string()),
-    ("at", pa.timestamp("us")),
+    ("at", pa.timestamp("us")), ("key_hash", pa.string()),
 ])
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def key_hash(key: str) -> str:
+    """The changelog's handle on a record key: an audit finds a person's rows by hashing
+    their key, and the log never needs to hold the key itself."""
+    return hashlib.sha256(str(key).encode()).hexdigest()
 
 
 def redact(text: str | None, limit: int = 500) -> str | None:
@@ -129,6 +171,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     catalog = con.execute("SELECT current_database()").fetchone()[0]
     for stmt in DDL:
         con.execute(stmt.replace(f" {SCHEMA}", f' "{catalog}".{SCHEMA}', 1))
+    for tbl, column, kind in MIGRATIONS:
+        con.execute(f'ALTER TABLE "{catalog}".{SCHEMA}.{tbl} ADD COLUMN IF NOT EXISTS {column} {kind}')
 
 
 def mark_interrupted_runs(con: duckdb.DuckDBPyConnection, sync: str) -> int:

@@ -16,6 +16,7 @@ import pytest
 from destinations.base import Operation
 from orchestration.sync.apply import run_sync
 from orchestration.sync.spec import SyncSpec
+from tests.contact_rule import allow_everyone
 from tests.integration.sync_fakes import FakeDestination, LedgerDestination
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,12 +33,13 @@ def set_model(warehouse: Path, model_rows: list[dict]) -> None:
         ("consent", pa.string())]))
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE OR REPLACE TABLE main.people AS SELECT * FROM model_arrow")
+        allow_everyone(con)
 
 
 def spec(mode: str = "upsert", **kw) -> SyncSpec:
     base = dict(name=f"people_{mode}", model="people", model_table="people", destination="fake", object="contacts",
                 mode=mode, primary_key="profile_id", match_on={"email": "email"},
-                fields={"first": "first_name", "score": "score * 10"}, where="consent = 'granted'")
+                fields={"first": "first_name", "score": "score * 10"}, where="consent = 'granted'", channel="crm")
     return SyncSpec(**{**base, **kw})
 
 
