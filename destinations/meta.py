@@ -25,7 +25,9 @@ Results: Meta answers counts, not per-row statuses. So:
   apart and stay OK (the count is logged, without values). Matching happens later (up to 24 h)
   and is never reported per row;
 - a 200 whose num_received is short of the rows sent leaves the call's rows RETRYABLE
-  (re-adding or re-removing a hash is harmless).
+  (re-adding or re-removing a hash is harmless);
+- an OK row's destination_id is its hashed row as JSON (hashes only): the engine removes
+  without fields (the person has left the model), so a removal sends exactly what was added.
 
 Sessions: the engine sends batches independently, so each write() is one session: a random
 64-bit session_id, batch_seq 1..n over the write's requests (rows_per_request, at most

@@ -81,6 +81,8 @@ def test_webhook_sync_materialises_with_counts_and_passing_checks(defs, sync_env
             "select count(*) from profiles where email is not null and not is_deletion_requested").fetchall()[0][0]
     assert meta["planned_upsert"] == meta["succeeded_upsert"] == expected > 0
     assert meta["status"] == "succeeded" and meta["records_per_second"] > 0
+    # the world's deletion requests were carried out first (this sync never sent those people)
+    assert meta["channel"] == "crm" and meta["deletion_requests_done"] > 0 and "consent_override" not in meta
     assert _checks(result) == {"guardrail": True, "failed_record_share": True}
     assert len(receiver.state.records["contacts"]) == expected
 
