@@ -223,23 +223,6 @@ def carry_out_deletions(con: duckdb.DuckDBPyConnection, spec: SyncSpec, destinat
 
 
 def _commit(con, state_rows: list[dict], change_rows: list[dict], log_rows: list[dict]) -> None:
-    state = pa.Table.from_pylist(state_rows, schema=st.STATE_ARROW)
-    changes = pa.Table.from_pylist(change_rows, schema=st.CHANGELOG_ARROW)
-    log = pa.Table.from_pylist(log_rows, schema=LOG_ARROW)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, tbl in (("_outflow_del_state", state), ("_outflow_del_changes", changes), ("_outflow_del_log", log)):
-            con.register(name, tbl)
-        cols = ", ".join(st.STATE_ARROW.names)
-        con.execute(f"INSERT OR REPLACE INTO {st.table(con, 'sync_state')} ({cols}) SELECT {cols} FROM _outflow_del_state")
-        cols = ", ".join(f'"{c}"' for c in st.CHANGELOG_ARROW.names)
-        con.execute(f"INSERT INTO {st.table(con, 'sync_changelog')} ({cols}) SELECT {cols} FROM _outflow_del_changes")
-        cols = ", ".join(LOG_ARROW.names)
-        con.execute(f"INSERT OR REPLACE INTO {st.table(con, 'deletion_log')} ({cols}) SELECT {cols} FROM _outflow_del_log")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_outflow_del_state", "_outflow_del_changes", "_outflow_del_log"):
-            con.unregister(name)
+    st.write_rows(con, [("sync_state", state_rows, st.STATE_ARROW, True),
+                        ("sync_changelog", change_rows, st.CHANGELOG_ARROW, False),
+                        ("deletion_log", log_rows, LOG_ARROW, True)])

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 import duckdb
@@ -204,6 +204,35 @@ def _json(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
 
 
+def write_rows(
+    con: duckdb.DuckDBPyConnection,
+    writes: list[tuple[str, list[dict], pa.Schema, bool]],
+    then: Callable[[], None] | None = None,
+) -> None:
+    """One transaction: for each (table, rows, schema, replace) the rows are inserted
+    (replace: INSERT OR REPLACE on the table's key), then `then()` runs. Either all of
+    it lands or none."""
+    names = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for i, (name, rows, schema, replace) in enumerate(writes):
+            view = f"_outflow_rows_{i}"
+            con.register(view, pa.Table.from_pylist(list(rows), schema=schema))
+            names.append(view)
+            cols = ", ".join(f'"{c}"' for c in schema.names)
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            con.execute(f"{verb} INTO {table(con, name)} ({cols}) SELECT {cols} FROM {view}")
+        if then is not None:
+            then()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in names:
+            con.unregister(view)
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     state_rows: Iterable[dict],
@@ -213,33 +242,11 @@ def commit_batch(
 ) -> None:
     """One transaction: the batch's new state rows, its changelog rows and the run's
     running totals. Either all of it lands or none (then the batch is re-sent)."""
-    state = pa.Table.from_pylist(list(state_rows), schema=STATE_ARROW)
-    log = pa.Table.from_pylist(list(changelog_rows), schema=CHANGELOG_ARROW)
-    state_cols = ", ".join(STATE_ARROW.names)
-    log_cols = ", ".join(f'"{c}"' for c in CHANGELOG_ARROW.names)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("_outflow_batch_state", state)
-        con.register("_outflow_batch_log", log)
-        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({state_cols}) "
-                    f"SELECT {state_cols} FROM _outflow_batch_state")
-        con.execute(f"INSERT INTO {table(con, 'sync_changelog')} ({log_cols}) SELECT {log_cols} FROM _outflow_batch_log")
-        update_run(con, run_id, run_progress)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_outflow_batch_state")
-        con.unregister("_outflow_batch_log")
+    write_rows(con, [("sync_state", list(state_rows), STATE_ARROW, True),
+                     ("sync_changelog", list(changelog_rows), CHANGELOG_ARROW, False)],
+               then=lambda: update_run(con, run_id, run_progress))
 
 
 def write_state(con: duckdb.DuckDBPyConnection, state_rows: list[dict]) -> None:
     """State rows alone, in one transaction (the pre-send `pending` marks)."""
-    state = pa.Table.from_pylist(state_rows, schema=STATE_ARROW)
-    cols = ", ".join(STATE_ARROW.names)
-    con.register("_outflow_intent", state)
-    try:
-        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({cols}) SELECT {cols} FROM _outflow_intent")
-    finally:
-        con.unregister("_outflow_intent")
+    write_rows(con, [("sync_state", state_rows, STATE_ARROW, True)])

@@ -56,6 +56,11 @@ def test_only_contactable_profiles_are_sent_and_a_revoke_removes(wh):
             "WHERE profile_id = 'p1'")
     again = run_sync(spec(), dest, wh)
     assert again.actions == {"remove": 1} and set(dest.members) == {"p0", "p2"}
+    # audit: every operation is in the changelog with run, operation, result and the key's hash
+    assert sql(wh, "SELECT operation, status, count(*), count(DISTINCT run_id) FROM outflow.outflow.sync_changelog "
+                   "GROUP BY ALL ORDER BY ALL") == [("add_member", "ok", 3, 1), ("remove_member", "ok", 1, 1)]
+    assert sql(wh, "SELECT count(*) FROM outflow.outflow.sync_changelog "
+                   "WHERE key_hash IS DISTINCT FROM sha256(record_key)") == [(0,)]
     # a channel the rule has no row for lets nobody through
     assert run_sync(spec(name="texts", channel="sms", guardrails={"allow_empty_model": True}),
                     FakeDestination(), wh).model_rows == 0
@@ -112,6 +117,8 @@ def test_a_retryable_deletion_is_pending_then_done(wh):
     dest = FakeDestination()
     run_sync(spec(), dest, wh)
     sql(wh, "INSERT INTO main.deletion_requests VALUES ('r2', 'person2@example.com', 'p2', '2025-12-01')")
+    dry = run_sync(spec(), None, wh, dry_run=True)  # a plan counts open requests, sends nothing
+    assert dry.deletions == {"open": 1} and "p2" in dest.members
     dest.fail_times["p2"] = 1
     assert run_sync(spec(), dest, wh).deletions == {"pending": 1}
     assert sql(wh, "SELECT status, reason FROM outflow.outflow.deletion_log") == [("pending", "500 internal error")]
