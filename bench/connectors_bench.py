@@ -1,7 +1,8 @@
 """Connector benchmark: every tool destination against its own sandbox over real HTTP on 127.0.0.1.
 
 For each connector (hubspot, salesforce, mailchimp, klaviyo, meta, google_ads, webhook) the sandbox
-starts on an ephemeral loopback port and the destination is built through its module's Config /
+starts in a process of its own (the tool is another machine: it must not share the client's
+interpreter lock) on an ephemeral loopback port and the destination is built through its module's Config /
 from_config (base URL pointed at the sandbox, credentials through an env mapping, as
 destinations.yml does). N records (a unique valid email and names each) go in batches of the
 destination's capabilities.max_batch_size, with capabilities.max_concurrency batches in flight;
@@ -22,9 +23,10 @@ Scenarios, per connector:
   - mailchimp: its limit is 10 simultaneous connections, not a rate: the sandbox's
     max_connections = the Config's default max_concurrency (10); share = throttled records/s /
     unthrottled records/s at the same concurrency (the unthrottled sandbox has no cap);
-  - google_ads: throughput is bound by the job cycle (create, addOperations, run, then status
-    polls): sandbox throttle_rps = the Config's default requests_per_second; share counts only
-    the non-polling requests (create/addOperations/run), the polls are reported beside it.
+  - google_ads: jobs of 100,000 users (create, 10 addOperations, run, status polls), the next job
+    filled while one runs: sandbox throttle_rps = the Config's default requests_per_second; share
+    = all accepted requests (the polls spend the same quota) / elapsed / rate, like the others; the
+    share of non-polling requests (create/addOperations/run) is reported beside it.
 Writes bench/results/connectors.json. Not in CI.
 
     .venv/bin/python bench/connectors_bench.py [--records 20000] [--only hubspot,meta]
@@ -37,6 +39,7 @@ import hashlib
 import importlib
 import json
 import logging
+import multiprocessing
 import platform
 import sys
 import time
@@ -196,11 +199,12 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     Connector("meta", Operation.ADD_MEMBER, "23850000000000001", _meta_sb,
               lambda url: {"base_url": url},
               {"requests_per_second": 50, "burst": 50},
-              _plain, _meta_stored, by_hash=True, records=60_000),  # 6 requests of 10,000 rows at 1/s
+              _plain, _meta_stored, by_hash=True, records=300_000),  # 30 requests of 10,000 rows at 1/s
     Connector("google_ads", Operation.ADD_MEMBER, "5550001", _google_sb,
               lambda url: {"customer_id": "1234567890", "base_url": url},
               {"requests_per_second": None},
-              _plain, _google_stored, by_hash=True, polling="/googleAds:search"),
+              _plain, _google_stored, by_hash=True, polling="/googleAds:search",
+              records=500_000),  # 5 jobs of 100,000 users, 12 non-polling requests each, at 2/s
     Connector("webhook", Operation.UPSERT, "contacts", _webhook_sb,
               lambda url: {"url": url},
               {"requests_per_second": None},
@@ -259,15 +263,32 @@ def build(c: Connector, url: str, env: dict[str, str], unlimited: bool):
     return module.from_config(f"{c.name}_bench", cfg, where=WHERE, env=env)
 
 
+def _serve(c: Connector, credentials: list[str], limits: dict[str, Any], conn) -> None:
+    """The sandbox in a process of its own, as the real tool is another machine: it does not share
+    the client's interpreter lock. Sends its url, waits for "stop", sends back what it holds."""
+    sandbox = c.sandbox(*credentials, port=0, **limits)
+    kinds = _count_by_kind(sandbox, c.polling) if c.polling else None
+    with sandbox:
+        conn.send(sandbox.url)
+        conn.recv()
+        present, duplicated = c.stored(sandbox)
+        with sandbox.lock:
+            conn.send({"present": present, "duplicated": duplicated, "seen": sandbox.requests_seen,
+                       "refused": dict(sandbox.refused), "kinds": dict(kinds) if kinds is not None else None})
+
+
 def run(c: Connector, n: int, *, throttled: bool) -> dict[str, Any]:
     env = {var: f"bench-{var.lower()}-0123456789" for var in SANDBOXES[c.name].env}
     emails = {f"p{i:08d}": f"bench.user{i}@example.com" for i in range(n)}
     recs = [Record(k, c.fields(i, e)) for i, (k, e) in enumerate(emails.items())]
     limits = sandbox_limits(c, throttled=throttled)
-    sandbox = c.sandbox(*(env[v] for v in SANDBOXES[c.name].env), port=0, **limits)
-    kinds = _count_by_kind(sandbox, c.polling) if c.polling else None
-    with sandbox:
-        dest = build(c, sandbox.url, env, unlimited=not throttled)
+    here, there = multiprocessing.get_context("fork").Pipe()
+    server = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(c, [env[v] for v in SANDBOXES[c.name].env], limits, there), daemon=True)
+    server.start()
+    try:
+        url = here.recv()
+        dest = build(c, url, env, unlimited=not throttled)
         size, workers = dest.capabilities.max_batch_size, dest.capabilities.max_concurrency
         pending = {r.key: r for r in recs}
         rounds = errors = 0
@@ -293,9 +314,14 @@ def run(c: Connector, n: int, *, throttled: bool) -> dict[str, Any]:
                             pending.pop(r.key, None)
         elapsed = time.perf_counter() - t0
         dest.close()
-        present, duplicated = c.stored(sandbox)
-        with sandbox.lock:
-            seen, refused = sandbox.requests_seen, dict(sandbox.refused)
+        here.send("stop")
+        held = here.recv()
+    finally:
+        server.join(timeout=30)
+        if server.is_alive():
+            server.kill()
+    present, duplicated, seen, refused, kinds = (held["present"], held["duplicated"], held["seen"], held["refused"],
+                                                 held["kinds"])
     want = {_sha(e) if c.by_hash else e for e in emails.values()}
     out: dict[str, Any] = {
         "records": n, "batch_size": size, "concurrency": workers,
@@ -310,16 +336,14 @@ def run(c: Connector, n: int, *, throttled: bool) -> dict[str, Any]:
         out["sandbox_max_connections"] = limits["max_connections"]
     if "throttle_rps" in limits:
         rps = limits["throttle_rps"]
-        counted = out["requests_accepted"] if kinds is None else kinds["job"]
-        achieved = counted / elapsed
+        achieved = out["requests_accepted"] / elapsed
         out.update(allowed_requests_per_second=rps, achieved_requests_per_second=round(achieved, 2),
                    achieved_share=round(achieved / rps, 3),
                    # The sandbox's bucket starts full (one second's worth): a short run can exceed 1.0.
                    sandbox_initial_burst_requests=max(1, int(rps)))
         if kinds is not None:
-            out.update(share_counts="non-polling requests (create/addOperations/run)",
-                       requests_accepted_job=kinds["job"], requests_accepted_polling=kinds["polling"],
-                       achieved_share_all_requests=round(out["requests_accepted"] / elapsed / rps, 3))
+            out.update(requests_accepted_job=kinds.get("job", 0), requests_accepted_polling=kinds.get("polling", 0),
+                       achieved_share_non_polling=round(kinds.get("job", 0) / elapsed / rps, 3))
     return out
 
 
@@ -349,10 +373,9 @@ def table(report: dict[str, Any]) -> str:
     for name, r in report["connectors"].items():
         t = r["throttled"]
         if "requests_accepted_polling" in t:
-            lines.append(f"{name}: share over non-polling requests only ({t['requests_accepted_job']} "
-                         f"create/addOperations/run accepted, {t['requests_accepted_polling']} status polls "
-                         f"beside them; all requests: {t['achieved_share_all_requests']:.0%} of "
-                         f"{t['allowed_requests_per_second']:g} req/s). Bound by the job cycle, not the rate.")
+            lines.append(f"{name}: {t['requests_accepted_job']} create/addOperations/run and "
+                         f"{t['requests_accepted_polling']} status polls accepted; the non-polling requests alone "
+                         f"are {t['achieved_share_non_polling']:.0%} of {t['allowed_requests_per_second']:g} req/s.")
         elif "sandbox_max_connections" in t:
             lines.append(f"{name}: documented limit is {t['sandbox_max_connections']} simultaneous connections, "
                          f"not a rate; share = throttled rec/s / unthrottled rec/s, both at concurrency "

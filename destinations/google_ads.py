@@ -17,6 +17,9 @@ proto-plus messages in tests/unit/test_google_ads_contract.py):
        job status is read the way Google's add_customer_match_user_list.py example does.
 
 One write() = one job: ADD_MEMBER sends `create` operations, REMOVE_MEMBER `remove` operations.
+Google's Customer Match guide: one large job is far more efficient than several small ones, so a job
+holds up to max_batch_size users (default 100,000) sent in several addOperations calls of
+users_per_request (default 10,000, Google's advice per call) and run once.
 Batch.target is the user list id (digits) or its resource name. A record's identifiers
 (UserData.userIdentifiers, one oneof member each):
   email -> hashedEmail (sha256 of trimmed lower-case); phone|phone_number|phone_e164 -> hashedPhoneNumber
@@ -27,8 +30,9 @@ Batch.target is the user list id (digits) or its resource name. A record's ident
   what was added.
 
 Limits: <= 20 identifiers per user, <= 100,000 per addOperations request (more calls on one job
-otherwise); max_batch_size 10,000 users (Google advises ~10,000 per call). Google asks that one user
-list is not modified by concurrent jobs, so max_concurrency defaults to 1.
+otherwise). Google asks that one user list is not modified by concurrent jobs: :run and the wait
+for the job's end hold a lock per user list, so at most one job of this destination runs on a list
+at a time, while max_concurrency (default 2) lets the next job be created and filled meanwhile.
 Throttling: HTTP 429 RESOURCE_EXHAUSTED with QuotaErrorDetails.retryDelay in the body (no
 Retry-After header): copied into Retry-After for HttpClient; RESOURCE_EXHAUSTED in any other status
 goes through the is_throttled hook.
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -63,7 +68,9 @@ from destinations.registry import DestinationConfig, env_value
 
 API_URL = "https://googleads.googleapis.com"
 API_VERSION = "v26"
-MAX_USERS = 10_000
+MAX_USERS_PER_JOB = 1_000_000  # our cap on one write (memory), not Google's
+DEFAULT_USERS_PER_JOB = 100_000
+USERS_PER_REQUEST = 10_000  # Google advises about 10,000 per addOperations call
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
 MAX_IDENTIFIERS_PER_USER = 20
 OPERATIONS = frozenset({Operation.ADD_MEMBER, Operation.REMOVE_MEMBER})
@@ -277,11 +284,12 @@ class GoogleAdsDestination:
         ad_user_data_consent: str = "GRANTED",
         ad_personalization_consent: str = "GRANTED",
         phone_region: str | None = "US",
-        max_batch_size: int = MAX_USERS,
+        max_batch_size: int = DEFAULT_USERS_PER_JOB,
+        users_per_request: int = USERS_PER_REQUEST,
         max_identifiers_per_request: int = MAX_IDENTIFIERS_PER_REQUEST,
         requests_per_second: float | None = 2.0,
         burst: int = 5,
-        max_concurrency: int = 1,
+        max_concurrency: int = 2,
         poll_interval: float = 2.0,
         poll_interval_cap: float = 30.0,
         job_timeout: float = 3600.0,
@@ -305,8 +313,12 @@ class GoogleAdsDestination:
                            ("ad_personalization_consent", ad_personalization_consent)):
             if value not in CONSENT:
                 raise ValueError(f"google_ads {name}: {key} must be one of {', '.join(CONSENT)}")
-        if not 1 <= max_batch_size <= MAX_USERS:
-            raise ValueError(f"google_ads {name}: max_batch_size must be 1..{MAX_USERS}, got {max_batch_size}")
+        if not 1 <= max_batch_size <= MAX_USERS_PER_JOB:
+            raise ValueError(f"google_ads {name}: max_batch_size (users per job) must be 1..{MAX_USERS_PER_JOB}, "
+                             f"got {max_batch_size}")
+        if not 1 <= users_per_request <= MAX_IDENTIFIERS_PER_REQUEST:
+            raise ValueError(f"google_ads {name}: users_per_request must be 1..{MAX_IDENTIFIERS_PER_REQUEST}, "
+                             f"got {users_per_request}")
         if not MAX_IDENTIFIERS_PER_USER <= max_identifiers_per_request <= MAX_IDENTIFIERS_PER_REQUEST:
             raise ValueError(f"google_ads {name}: max_identifiers_per_request must be "
                              f"{MAX_IDENTIFIERS_PER_USER}..{MAX_IDENTIFIERS_PER_REQUEST}")
@@ -317,6 +329,9 @@ class GoogleAdsDestination:
         self.consent = {"adUserData": ad_user_data_consent, "adPersonalization": ad_personalization_consent}
         self.phone_region = phone_region
         self.max_identifiers_per_request = max_identifiers_per_request
+        self.users_per_request = users_per_request
+        self._list_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         self.poll_interval = poll_interval
         self.poll_interval_cap = poll_interval_cap
         self.job_timeout = job_timeout
@@ -448,7 +463,8 @@ class GoogleAdsDestination:
                     results[res.key] = res
         if not sent:
             return results  # an empty job is never run
-        status, reason = self._run_and_wait(job)
+        with self._list_lock(user_list):  # one running job per list; the next one fills meanwhile
+            status, reason = self._run_and_wait(job)
         for r in sent:
             if status == "SUCCESS":
                 did = destination_id_of(index[r.key]) if kind == "create" else None
@@ -457,11 +473,17 @@ class GoogleAdsDestination:
                 results[r.key] = RecordResult(r.key, ResultStatus.RETRYABLE, error=reason)
         return results
 
+    def _list_lock(self, user_list: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._list_locks.setdefault(user_list, threading.Lock())
+
     def _chunks(self, part: Sequence[tuple[Record, list[dict[str, Any]]]]) -> list[list[Record]]:
+        """addOperations calls: <= users_per_request users and <= max_identifiers_per_request identifiers."""
         chunks: list[list[Record]] = [[]]
         size = 0
         for r, ids in part:
-            if chunks[-1] and size + _count(ids) > self.max_identifiers_per_request:
+            if chunks[-1] and (size + _count(ids) > self.max_identifiers_per_request
+                               or len(chunks[-1]) >= self.users_per_request):
                 chunks.append([])
                 size = 0
             chunks[-1].append(r)
@@ -538,9 +560,13 @@ class Config(DestinationConfig):
     ad_user_data_consent: Literal["GRANTED", "DENIED", "UNSPECIFIED"] = "GRANTED"
     ad_personalization_consent: Literal["GRANTED", "DENIED", "UNSPECIFIED"] = "GRANTED"
     phone_region: str | None = Field("US", description="region of phone numbers written without a country code")
-    max_batch_size: int = Field(MAX_USERS, ge=1, le=MAX_USERS)
+    max_batch_size: int = Field(DEFAULT_USERS_PER_JOB, ge=1, le=MAX_USERS_PER_JOB,
+                                description="users per job (one write); Google prefers few large jobs")
+    users_per_request: int = Field(USERS_PER_REQUEST, ge=1, le=MAX_IDENTIFIERS_PER_REQUEST,
+                                   description="users per addOperations call")
     requests_per_second: float | None = Field(2.0, gt=0)
-    max_concurrency: int = Field(1, ge=1, le=8, description="jobs at once; Google asks for one per user list")
+    max_concurrency: int = Field(2, ge=1, le=8, description="jobs being filled at once; :run is serialised "
+                                 "per user list, as Google asks")
     poll_interval: float = Field(2.0, gt=0)
     job_timeout: float = Field(3600.0, gt=0)
     max_retries: int = Field(5, ge=0, le=20)
@@ -560,7 +586,8 @@ def from_config(name: str, config: Config, *, where: Path, env: Mapping[str, str
         base_url=base_url, api_version=config.api_version, access_token_env=config.access_token_env,
         developer_token_env=config.developer_token_env, ad_user_data_consent=config.ad_user_data_consent,
         ad_personalization_consent=config.ad_personalization_consent, phone_region=config.phone_region,
-        max_batch_size=config.max_batch_size, requests_per_second=config.requests_per_second,
+        max_batch_size=config.max_batch_size, users_per_request=config.users_per_request,
+        requests_per_second=config.requests_per_second,
         max_concurrency=config.max_concurrency, poll_interval=config.poll_interval,
         job_timeout=config.job_timeout, max_retries=config.max_retries,
     )

@@ -84,6 +84,10 @@ class GoogleAdsSandbox(SandboxServer):
         self.user_lists: dict[str, set[tuple[str, Any]]] = {str(u): set() for u in user_lists}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.applied_jobs = 0
+        # Most jobs RUNNING on one list at the same time (inspectable): Google asks that a list is
+        # not modified by concurrent jobs, so a well-behaved client keeps this at 1.
+        self.max_running_per_list = 0
+        self.polls_seen = 0  # job status reads (googleAds:search)
         self._ids = itertools.count(9000001)
 
     # ---- inspection
@@ -255,6 +259,8 @@ class GoogleAdsSandbox(SandboxServer):
                 return self._bad("job_already_started", "offlineUserDataJobError", "JOB_ALREADY_STARTED",
                                  "The job has already been run.")
             job["status"] = "RUNNING"
+            running = sum(1 for j in self.jobs.values() if j["list"] == job["list"] and j["status"] == "RUNNING")
+            self.max_running_per_list = max(self.max_running_per_list, running)
         return Response(200, {"name": f"customers/{self.customer_id}/operations/{uuid.uuid4().hex[:16]}"})
 
     def _advance(self, job: dict[str, Any]) -> None:
@@ -296,6 +302,7 @@ class GoogleAdsSandbox(SandboxServer):
                              "This sandbox answers GAQL on offline_user_data_job by resource_name only.")
         rows = []
         with self.lock:
+            self.polls_seen += 1
             job = self.jobs.get(m.group(1).rsplit("/", 1)[-1])
             if job is not None and job["resourceName"] == m.group(1):
                 self._advance(job)

@@ -28,7 +28,7 @@ Choices where Meta's docs are silent: the exact text of error messages, the reas
 invalid_entry_samples, and that a removal matches by EMAIL or PHONE hash (Meta matches people,
 not rows).
 
-State (inspect under `lock`): audiences {id: [member dicts]}, sessions {session_id: {...}},
+State (inspect under `lock`): audiences {id: {member key: member dict}, in insertion order}, sessions {session_id: {...}},
 values_seen (every identifier value received), bodies (the last raw request bodies).
 """
 
@@ -89,7 +89,8 @@ class MetaSandbox(SandboxServer):
         self.max_rows = max_rows
         self.throttle_code = throttle_code
         self.invalid_hashes = set(invalid_hashes)
-        self.audiences: dict[str, list[dict[str, str]]] = {str(a): [] for a in audiences}
+        # Keyed by the member's sorted (key, hash) pairs: an add is O(rows), not O(audience).
+        self.audiences: dict[str, dict[tuple, dict[str, str]]] = {str(a): {} for a in audiences}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.values_seen: set[str] = set()
         self.bodies: deque[bytes] = deque(maxlen=50)
@@ -100,16 +101,16 @@ class MetaSandbox(SandboxServer):
 
     def create_audience(self, audience_id: str) -> str:
         with self.lock:
-            self.audiences.setdefault(str(audience_id), [])
+            self.audiences.setdefault(str(audience_id), {})
             return str(audience_id)
 
     def members(self, audience_id: str) -> list[dict[str, str]]:
         with self.lock:
-            return [dict(m) for m in self.audiences[str(audience_id)]]
+            return [dict(m) for m in self.audiences[str(audience_id)].values()]
 
     def member_hashes(self, audience_id: str, key: str = "EMAIL") -> set[str]:
         with self.lock:
-            return {m[key] for m in self.audiences[str(audience_id)] if key in m}
+            return {m[key] for m in self.audiences[str(audience_id)].values() if key in m}
 
     # ---- the tool's answers
 
@@ -241,18 +242,15 @@ class MetaSandbox(SandboxServer):
                 rows.append(row)
             members = self.audiences[audience]
             if add:
-                known = {tuple(sorted(m.items())) for m in members}
                 for row in rows:
-                    if tuple(sorted(row.items())) not in known:
-                        members.append(row)
-                        known.add(tuple(sorted(row.items())))
+                    members.setdefault(tuple(sorted(row.items())), row)
             else:
                 exact = {tuple(sorted(r.items())) for r in rows}
                 keys = {(k, r[k]) for r in rows for k in ("EMAIL", "PHONE") if k in r}
 
-                def gone(m: dict[str, str]) -> bool:
-                    return tuple(sorted(m.items())) in exact or any((k, m.get(k)) in keys for k in ("EMAIL", "PHONE"))
-                self.audiences[audience] = [m for m in members if not gone(m)]
+                def gone(ident: tuple, m: dict[str, str]) -> bool:
+                    return ident in exact or any((k, m.get(k)) in keys for k in ("EMAIL", "PHONE"))
+                self.audiences[audience] = {i: m for i, m in members.items() if not gone(i, m)}
             sid = str(session["session_id"]) if session else str(next(self._session_ids))
             state = self.sessions.setdefault(sid, {"audience_id": audience, "batches": [], "closed": False,
                                                    "num_received": 0, "num_invalid_entries": 0,

@@ -38,6 +38,9 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route regex
+    # When its headers arrived (time.monotonic): the rate limit counts a request on arrival, as
+    # an API gateway does, not after its body was read (a 1 MB body takes a varying while).
+    arrived_at: float | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -169,12 +172,16 @@ class SandboxServer:
 
     # ---- dispatch (called by the handler thread)
 
-    def _throttle_wait(self) -> float:
+    def _throttle_wait(self, arrived_at: float | None = None) -> float:
         if self.throttle_rps is None:
             return 0.0
         with self.lock:
-            now = time.monotonic()
-            cap = max(1.0, self.throttle_rps)
+            # Requests are checked in the order their bodies finish; one that arrived earlier
+            # than the last one checked refills nothing.
+            now = max(self._bucket_at, arrived_at if arrived_at is not None else time.monotonic())
+            # Room for one early arrival: a bucket of exactly one token would refuse a client
+            # pacing itself at the limit whenever network jitter brings a request in early.
+            cap = max(2.0, self.throttle_rps)
             self._bucket = min(cap, self._bucket + (now - self._bucket_at) * self.throttle_rps)
             self._bucket_at = now
             if self._bucket >= 1.0:
@@ -192,7 +199,7 @@ class SandboxServer:
                 break
         else:
             return self.refuse("not_found", self.not_found(request))
-        wait = self._throttle_wait()
+        wait = self._throttle_wait(request.arrived_at)
         if wait > 0:
             return self.refuse("throttled", self.throttled(max(1, math.ceil(wait))))
         refusal = self.authenticate(request)
@@ -215,11 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _handle(self) -> None:
+        arrived_at = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         request = Request(self.command, parts.path, parse_qs(parts.query),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+                          {k.lower(): v for k, v in self.headers.items()}, body, arrived_at=arrived_at)
         response = self.server_app.dispatch(request)
         if response is None:
             self.close_connection = True

@@ -115,7 +115,35 @@ def test_identifier_limit_per_request_is_enforced_and_respected():
         body = GoogleAdsDestination.operations_body("create", [[{"hashedEmail": "a" * 64}] * 21])
         assert sb._check_user(body["operations"][0]["create"])[0] == "TOO_MANY_USER_IDENTIFIERS"
     with pytest.raises(ValueError, match="max_batch_size"):
-        GoogleAdsDestination(TOKEN, DEV, CID, max_batch_size=10_001)
+        GoogleAdsDestination(TOKEN, DEV, CID, max_batch_size=1_000_001)
+    with pytest.raises(ValueError, match="users_per_request"):
+        GoogleAdsDestination(TOKEN, DEV, CID, users_per_request=100_001)
+
+
+def test_one_job_takes_several_add_operations_calls_and_runs_once():
+    with GoogleAdsSandbox(customer_id=CID, user_lists=[LIST]) as sb:
+        d = dest(sb, users_per_request=30)
+        res = d.write(Batch("s", LIST, Operation.ADD_MEMBER, recs(100)))
+        assert all(r.status is ResultStatus.OK for r in res) and len(sb.hashed_emails(LIST)) == 100
+        assert len(sb.jobs) == 1 and sb.applied_jobs == 1
+        assert len(next(iter(sb.jobs.values()))["operations"]) == 100
+        assert sb.requests_seen - sb.polls_seen == 1 + 4 + 1  # create, 4 x addOperations (30+30+30+10), run
+
+
+def test_concurrent_writes_fill_jobs_in_parallel_but_run_one_at_a_time_per_list():
+    # Google asks that a user list is not modified by concurrent jobs: with 4 writes in flight, jobs
+    # are created and filled at once, but :run is serialised per list (the sandbox records the most
+    # jobs ever RUNNING on one list).
+    with GoogleAdsSandbox(customer_id=CID, user_lists=[LIST, "43"], polls_to_finish=4) as sb:
+        d = dest(sb, max_concurrency=4)
+        batches = [Batch("s", lst, Operation.ADD_MEMBER, recs(50, start=50 * i))
+                   for i, lst in enumerate([LIST] * 6 + ["43"] * 2)]
+        with ThreadPoolExecutor(4) as pool:
+            results = [r for rs in pool.map(d.write, batches) for r in rs]
+        assert all(r.status is ResultStatus.OK for r in results)
+        assert sb.hashed_emails(LIST) == {email_hash(i) for i in range(300)}
+        assert sb.hashed_emails("43") == {email_hash(i) for i in range(300, 400)}
+        assert sb.applied_jobs == 8 and sb.max_running_per_list == 1
 
 
 @pytest.mark.parametrize("case", ["token", "developer_token", "missing_developer_token"])
@@ -135,16 +163,18 @@ def test_auth_failure_names_the_env_vars_and_hides_secrets(sandbox, caplog, case
 
 
 def test_throttling_slows_down_and_loses_nothing():
-    with GoogleAdsSandbox(customer_id=CID, user_lists=[LIST], throttle_rps=40) as sb:
-        d = dest(sb, max_retries=10, retry_after_cap=0.2)
+    # Runs are serialised per list, so the load comes from jobs on several lists at once.
+    lists = [str(40 + i) for i in range(4)]
+    with GoogleAdsSandbox(customer_id=CID, user_lists=lists, throttle_rps=20) as sb:
+        d = dest(sb, max_retries=10, retry_after_cap=0.2, max_concurrency=4)
         waits = []
         d.client._sleep = lambda s: (waits.append(s), time.sleep(s))
-        batches = [Batch("s", LIST, Operation.ADD_MEMBER, recs(5, start=i * 5)) for i in range(20)]
+        batches = [Batch("s", lists[i % 4], Operation.ADD_MEMBER, recs(5, start=i * 5)) for i in range(20)]
         with ThreadPoolExecutor(4) as pool:
             results = [r for res in pool.map(d.write, batches) for r in res]
         assert len(results) == 100 and all(r.status is ResultStatus.OK for r in results)
         assert sb.refused["throttled"] > 0 and d.client.stats["throttled"] == sb.refused["throttled"]
-        assert len(sb.hashed_emails(LIST)) == 100
+        assert sum(len(sb.hashed_emails(x)) for x in lists) == 100
         assert 0.2 in waits  # retryDelay "1s" from the body, capped by retry_after_cap
 
 
@@ -174,7 +204,7 @@ def test_registry_builds_it_from_env(tmp_path, sandbox):
         build_destination("ga", p, env={"GA_DEV": DEV})
     d = build_destination("ga", p, env={"GA_TOKEN": TOKEN, "GA_DEV": DEV, "GA_URL": sandbox.url})
     assert isinstance(d, GoogleAdsDestination) and d.customer_id == CID
-    assert d.capabilities.async_jobs and d.capabilities.max_batch_size == 10_000
+    assert d.capabilities.async_jobs and d.capabilities.max_batch_size == 100_000
     assert d.capabilities.operations == {Operation.ADD_MEMBER, Operation.REMOVE_MEMBER}
     assert d.client.session.headers["login-customer-id"] == "1112223333"
     (p.parent / "bad.yml").write_text("ga: {type: google_ads, customer_id: abc, access_token_env: A, "
