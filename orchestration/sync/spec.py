@@ -263,17 +263,16 @@ def _pydantic_errors(name: str, e: ValidationError) -> list[SyncSpecError]:
         key, sep, rest = msg.partition(": ")
         if loc == "outflow" and sep and key in SyncSpec.model_fields:  # a cross-key check naming its key
             loc, msg = key, rest
-        if err["type"] == "missing" and loc != "channel":
-            msg = "is required"
+        if err["type"] == "missing":
+            msg = "is required" if loc != "channel" else (
+                "is required: say what the sync contacts people through (email, sms, ads or crm); "
+                "its consent rule decides who is sent")
         elif err["type"] == "extra_forbidden":
             msg = "is not a known key (check the spelling)"
         elif err["type"] == "enum":
             choices = {"mode": Mode, "channel": Channel}.get(loc)
             msg = (f"{err.get('input')!r} is not one of {', '.join(m.value for m in choices)}" if choices
                    else err["msg"])
-        elif loc == "channel" and err["type"] == "missing":
-            msg = ("is required: say what the sync contacts people through (email, sms, ads or crm); "
-                   "its consent rule decides who is sent")
         out.append(SyncSpecError(name, loc, msg))
     return out
 
