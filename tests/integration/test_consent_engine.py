@@ -4,12 +4,15 @@ deletion outcomes that fail or wait, and a clear refusal without the rule tables
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
 from destinations.base import Operation
 from orchestration.sync.apply import run_sync
 from orchestration.sync.spec import SyncSpec
+from tests.conftest import VENV_BIN, run_cmd
 from tests.integration.sync_fakes import FakeDestination
 
 PEOPLE = [(f"p{i}", f"person{i}@example.com") for i in range(6)]
@@ -139,3 +142,18 @@ def test_without_the_rule_tables_no_sync_runs_and_the_error_says_what_to_build(t
     assert dest.writes == 0
     (status, error), = sql(w, "SELECT status, error FROM outflow.outflow.sync_runs")
     assert status == "failed" and "contactable_profiles" in error
+
+
+def test_privacy_report_names_what_to_build_and_shows_syncs_not_run_yet_as_pending(tmp_path):
+    w = tmp_path / "outflow.duckdb"
+    duckdb.connect(str(w)).close()
+    report = [str(VENV_BIN / "outflow"), "privacy", "report", "--json"]
+    refused = run_cmd(report, w, check=False)
+    assert refused.returncode == 2 and "main.deletion_requests is not built" in refused.stderr
+    sql(w, "CREATE TABLE main.deletion_requests AS SELECT 'r9' AS request_id, 'x@example.com' AS email, "
+           "'p9' AS profile_id, TIMESTAMP '2025-12-01' AS requested_at")
+    out = run_cmd(report, w)
+    (entry,) = json.loads(out.stdout)["requests"]
+    assert entry["request_id"] == "r9" and entry["status"] == "pending" and "x@example.com" not in out.stdout
+    assert {d["sync"] for d in entry["destinations"]} >= {"crm_contacts", "meta_customers_audience"}
+    assert all(d["status"] == "pending" and "has not run" in d["reason"] for d in entry["destinations"])
