@@ -105,8 +105,9 @@ def test_mass_removal_is_refused_as_a_failed_guardrail_check(defs, sync_env):
     assert first.success and _checks(first)["guardrail"]
     lines = sum(1 for f in outbox.rglob("*.jsonl") for _ in f.open())
     assert lines == _meta(first, "lead_scores_file")["succeeded_upsert"]
-    with duckdb.connect(str(warehouse)) as con:  # most of the audience withdraws email consent
-        con.execute("update profiles set consent_email = 'revoked' where hash(profile_id) % 10 < 8")
+    with duckdb.connect(str(warehouse)) as con:  # most of the audience withdraws email consent (the contact rule)
+        con.execute("update contactable_profiles set is_contactable = false, reason = 'unsubscribed' "
+                    "where channel = 'email' and hash(profile_id) % 10 < 8")
 
     refused = _materialize(defs, "lead_scores_file")
     checks = {e.check_name: e for e in refused.get_asset_check_evaluations()}
