@@ -94,6 +94,18 @@ class Destination(Protocol):
     def close(self) -> None: ...
 
 
+# Optional, for tools a sync adds members to and later removes them from:
+#
+#     def prepare(self, batch: Batch) -> list[RecordResult]
+#
+# The id the tool will know each new record by, asked before the add is sent (OK results
+# carry it as destination_id; others fail the record for this run). The engine keeps it
+# with the record's pending mark, so a record whose add reached the tool but whose answer
+# was lost (a killed run) can still be removed: removals carry no fields, only that id.
+# Hash-keyed tools compute it locally; tools with their own ids may create the person
+# (not the membership) to learn it.
+
+
 def check_results(batch: Batch, results: Sequence[RecordResult]) -> list[RecordResult]:
     """One result per record of the batch, no more, no less: a destination that answers
     otherwise is broken, and its answer must not advance any state."""

@@ -403,6 +403,16 @@ class GoogleAdsDestination:
             results.update(self._job(user_list, "create" if op is Operation.ADD_MEMBER else "remove", part))
         return check_results(batch, [results[r.key] for r in batch.records])
 
+    def prepare(self, batch: Batch) -> list[RecordResult]:
+        """The identifiers each user will be added with (hashes, country and postal code), as the
+        destination_id a later removal sends; computed here, nothing is sent."""
+        out = []
+        for r in batch.records:
+            ids, problem = user_identifiers(r, self.phone_region)
+            out.append(RecordResult(r.key, ResultStatus.REJECTED, error=problem) if problem
+                       else RecordResult(r.key, ResultStatus.OK, destination_id=destination_id_of(ids)))
+        return out
+
     def close(self) -> None:
         self.client.close()
 

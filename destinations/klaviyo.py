@@ -424,8 +424,27 @@ class KlaviyoDestination:
     def list_body(self, profile_ids: Sequence[str]) -> dict[str, Any]:
         return {"data": [{"type": "profile", "id": pid} for pid in profile_ids]}
 
+    def prepare(self, batch: Batch) -> list[RecordResult]:
+        """Each person's profile id, from an import job that creates or updates the profiles
+        (no list membership yet): a later removal needs only that id."""
+        records = list(batch.records)
+        results: dict[str, RecordResult] = {}
+        for start in range(0, len(records), MAX_LIST_IDS):
+            chunk = records[start : start + MAX_LIST_IDS]
+            ids = self._profile_ids(chunk, results)
+            results.update({k: RecordResult(k, ResultStatus.OK, destination_id=v) for k, v in ids.items()})
+        return [results[r.key] for r in records]
+
     def _add_members(self, list_id: str, records: Sequence[Record]) -> list[RecordResult]:
         results: dict[str, RecordResult] = {}
+        ids = self._profile_ids(records, results)
+        self._membership("POST", list_id, [r for r in records if r.key in ids and r.key not in results],
+                         ids, results)
+        return [results[r.key] for r in records]
+
+    def _profile_ids(self, records: Sequence[Record], results: dict[str, RecordResult]) -> dict[str, str]:
+        """record key -> profile id: the known ones, the rest from an import job. Records that
+        cannot get one get their answer in `results`."""
         ids = {r.key: r.destination_id for r in records if r.destination_id}
         to_import = []
         for r in records:
@@ -446,9 +465,7 @@ class KlaviyoDestination:
                                                     error="PROFILE_ID_UNKNOWN: imported but its id was not returned")
                 else:
                     results[res.key] = res
-        self._membership("POST", list_id, [r for r in records if r.key in ids and r.key not in results],
-                         ids, results)
-        return [results[r.key] for r in records]
+        return ids
 
     def _remove_members(self, list_id: str, records: Sequence[Record]) -> list[RecordResult]:
         results: dict[str, RecordResult] = {}

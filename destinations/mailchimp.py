@@ -275,6 +275,15 @@ class MailchimpDestination:
                 results += self._each(chunk, lambda r: self._delete_one(batch, list_id, r))
         return check_results(batch, results)
 
+    def prepare(self, batch: Batch) -> list[RecordResult]:
+        """The subscriber hash each member will have (Mailchimp's member id), computed locally."""
+        out = []
+        for r in batch.records:
+            email = self._email(r)
+            out.append(RecordResult(r.key, ResultStatus.OK, destination_id=subscriber_hash(email)) if email
+                       else RecordResult(r.key, ResultStatus.REJECTED, error="MISSING_EMAIL: no email to subscribe"))
+        return out
+
     def close(self) -> None:
         self.client.close()
 

@@ -25,9 +25,7 @@ Results: Meta answers counts, not per-row statuses. So:
   apart and stay OK (the count is logged, without values). Matching happens later (up to 24 h)
   and is never reported per row;
 - a 200 whose num_received is short of the rows sent leaves the call's rows RETRYABLE
-  (re-adding or re-removing a hash is harmless);
-- an OK row's destination_id is its hashed row as JSON (hashes only): the engine removes
-  without fields (the person has left the model), so a removal sends exactly what was added.
+  (re-adding or re-removing a hash is harmless).
 
 Sessions: the engine sends batches independently, so each write() is one session: a random
 64-bit session_id, batch_seq 1..n over the write's requests (rows_per_request, at most
@@ -106,6 +104,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Keys that qualify a match but cannot identify a person alone.
 QUALIFIERS = frozenset({"COUNTRY"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AUDIENCE_ID = re.compile(r"^\d{1,20}$")
 
@@ -227,20 +226,21 @@ def hashed_row(fields: Mapping[str, Any], *, default_region: str | None = "US") 
     return {k: sha256_hex(v) for k, v in normalise(fields, default_region=default_region).items()}  # type: ignore[misc]
 
 
-def destination_id_of(row: Mapping[str, str]) -> str:
-    """What sync state keeps of an added row: its hashes (never raw values), as JSON."""
+def row_id(row: Mapping[str, str]) -> str:
+    """A member's destination_id: its hashed row as JSON (hashes only), so a removal, which the
+    engine sends without fields, removes exactly the row that was added."""
     return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
 
 
-def row_from_destination_id(destination_id: str | None) -> dict[str, str]:
-    """The hashed row an earlier add stored; {} when there is none (or it is not ours)."""
+def row_from_id(destination_id: str | None) -> dict[str, str] | None:
     try:
-        value = json.loads(destination_id) if destination_id else {}
+        row = json.loads(destination_id) if destination_id else None
     except ValueError:
-        return {}
-    if not isinstance(value, dict) or not all(k in SCHEMA_ORDER and isinstance(v, str) for k, v in value.items()):
-        return {}
-    return value
+        return None
+    if not isinstance(row, dict) or not row or not all(
+            k in SCHEMA_ORDER and isinstance(v, str) and _HEX64.match(v) for k, v in row.items()):
+        return None
+    return row
 
 
 def users_body(rows: Sequence[Mapping[str, str]], session: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -388,8 +388,7 @@ class MetaAudienceDestination:
         for rec in batch.records:
             row = hashed_row(rec.fields, default_region=self.default_phone_region)
             if not row and batch.operation is Operation.REMOVE_MEMBER:
-                # the engine removes by what the add stored: the hashed row (destination_id)
-                row = row_from_destination_id(rec.destination_id)
+                row = row_from_id(rec.destination_id) or {}
             if not set(row) - QUALIFIERS:
                 results.append(RecordResult(rec.key, ResultStatus.REJECTED, error=(
                     "MISSING_IDENTIFIER: no usable email, phone, name, city, state, zip, date of birth or gender")))
@@ -417,6 +416,16 @@ class MetaAudienceDestination:
                     continue
                 raise
         return check_results(batch, results)
+
+    def prepare(self, batch: Batch) -> list[RecordResult]:
+        """The hashed row each person will be added with, as the destination_id a removal sends."""
+        out = []
+        for rec in batch.records:
+            row = hashed_row(rec.fields, default_region=self.default_phone_region)
+            out.append(RecordResult(rec.key, ResultStatus.OK, destination_id=row_id(row)) if set(row) - QUALIFIERS
+                       else RecordResult(rec.key, ResultStatus.REJECTED, error="MISSING_IDENTIFIER: no usable "
+                                         "email, phone, name, city, state, zip, date of birth or gender"))
+        return out
 
     def close(self) -> None:
         self.client.close()
@@ -473,8 +482,8 @@ class MetaAudienceDestination:
             if bad & set(rows[r.key].values()):
                 results.append(RecordResult(r.key, ResultStatus.REJECTED, error="META_INVALID_ENTRY: Meta "
                                             "reported this row's hashed value as invalid"))
-            else:  # the hashed row is the id: a later remove sends exactly what was added
-                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=destination_id_of(rows[r.key])))
+            else:
+                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=row_id(rows[r.key])))
         unmatched = invalid - sum(res.status is ResultStatus.REJECTED for res in results)
         if unmatched > 0:
             log.info("%s: Meta counted %d invalid rows it did not sample; they cannot be told apart", what, unmatched)

@@ -62,6 +62,14 @@ def _trace() -> str:
     return uuid.uuid4().hex[:11]
 
 
+def _person(row: dict[str, str]) -> tuple:
+    """Who a row matches: its email hash, else its phone hash, else all its keys together."""
+    for key in ("EMAIL", "PHONE"):
+        if key in row:
+            return (key, row[key])
+    return tuple(sorted(row.items()))
+
+
 def graph_error(status: int, message: str, code: int, subcode: int | None = None, **extra: Any) -> Response:
     err: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
     if subcode is not None:
@@ -89,7 +97,7 @@ class MetaSandbox(SandboxServer):
         self.max_rows = max_rows
         self.throttle_code = throttle_code
         self.invalid_hashes = set(invalid_hashes)
-        # Keyed by the member's sorted (key, hash) pairs: an add is O(rows), not O(audience).
+        # Keyed by the person a row matches (see _person): an add is O(rows), not O(audience).
         self.audiences: dict[str, dict[tuple, dict[str, str]]] = {str(a): {} for a in audiences}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.values_seen: set[str] = set()
@@ -241,11 +249,11 @@ class MetaSandbox(SandboxServer):
                     continue
                 rows.append(row)
             members = self.audiences[audience]
-            if add:
+            if add:  # the audience holds people: the same email (or phone) again is the same member
                 for row in rows:
-                    members.setdefault(tuple(sorted(row.items())), row)
+                    members[_person(row)] = row
             else:
-                exact = {tuple(sorted(r.items())) for r in rows}
+                exact = {_person(r) for r in rows}
                 keys = {(k, r[k]) for r in rows for k in ("EMAIL", "PHONE") if k in r}
 
                 def gone(ident: tuple, m: dict[str, str]) -> bool:

@@ -133,9 +133,12 @@ def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, r
                        first_synced_at=row["_first_synced_at"] or now)
     elif result.status is ResultStatus.RETRYABLE:
         same = prev_status in ("failed", "pending") and row["_state_hash"] == new_hash
-        # Still unacknowledged after a lost answer: the tool may hold an earlier write, so
-        # the record stays pending (removable), not merely failed.
-        out.update(status="pending" if prev_status == "pending" else "failed", fields_hash=new_hash,
+        # Unacknowledged: the tool may hold this or an earlier write (a dropped answer, a job
+        # that failed part-way), so a record this sync may have created stays pending
+        # (removable if it leaves the model), not merely failed.
+        maybe_created = prev_status == "pending" or (
+            spec.mode.removes and not removing and row["_first_synced_at"] is None and not row.get("_unsent"))
+        out.update(status="pending" if maybe_created else "failed", fields_hash=new_hash,
                    attempts=prev_attempts + 1 if same else 1,
                    last_error=st.redact(result.error) or "retryable error")
     else:
@@ -150,7 +153,7 @@ def _write_intent(writer, spec: SyncSpec, op: Operation, rows: list[dict], run_i
     may have created them, and removes them if they left the model."""
     now = st.utcnow()
     intent = [{
-        "sync": spec.name, "record_key": r[KEY], "fields_hash": r[HASH], "destination_id": None,
+        "sync": spec.name, "record_key": r[KEY], "fields_hash": r[HASH], "destination_id": r["_destination_id"],
         "status": "pending", "attempts": r["_state_attempts"] or 0, "last_error": "sent; no answer recorded yet",
         "first_synced_at": None, "last_synced_at": None, "last_attempt_at": now, "last_operation": op.value,
         "run_id": run_id, "idempotency_key": r["idem"],
@@ -366,6 +369,35 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
     def send(batch: Batch) -> list[RecordResult]:
         return check_results(batch, destination.write(batch))
 
+    prepare = getattr(destination, "prepare", None)
+
+    def prepared(op: Operation, rows: list[dict]) -> list[dict]:
+        """Ids the tool will know new records by, asked before they are sent and kept with
+        the pending marks, so a removal can find a record whose add was never acknowledged.
+        Records the tool cannot prepare get that answer now and are not sent."""
+        new = [r for r in rows if not r["_destination_id"]]
+        if not new or prepare is None:
+            return rows
+        batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(
+            Record(key=r[KEY], fields={n: r[field_column(i)] for i, n in enumerate(names)}) for r in new))
+        try:
+            answers = {res.key: res for res in check_results(batch, prepare(batch))}
+        except DestinationError as e:
+            if not e.retryable:
+                raise
+            answers = {r[KEY]: RecordResult(r[KEY], ResultStatus.RETRYABLE, error=str(e)) for r in new}
+        refused = [r for r in new if answers[r[KEY]].status is not ResultStatus.OK]
+        for r in refused:
+            r["_unsent"] = True  # the tool was not asked to add it: not pending
+        if refused:
+            done: cf.Future = cf.Future()
+            done.set_result([answers[r[KEY]] for r in refused])
+            inflight[done] = (Batch(spec.name, spec.object, op, tuple(Record(r[KEY], {}) for r in refused)), refused)
+        for r in new:
+            r["_destination_id"] = answers[r[KEY]].destination_id or r["_destination_id"]
+        gone = {r[KEY] for r in refused}
+        return [r for r in rows if r[KEY] not in gone]
+
     # Pace batch starts at the tool's documented rate (a batch is at least one request);
     # the HTTP client's own limiter still governs retries and split batches.
     interval = 1.0 / caps.max_requests_per_second if caps.max_requests_per_second else 0.0
@@ -383,6 +415,9 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
                 time.sleep(wait)
             next_start = max(next_start, time.monotonic() - interval) + interval
         if spec.mode.removes and op not in REMOVE_OPS:
+            rows = prepared(op, rows)
+            if not rows:
+                return
             _write_intent(writer, spec, op, rows, report.run_id)
         records = [Record(key=r[KEY], fields={} if op in REMOVE_OPS else {n: r[field_column(i)] for i, n in enumerate(names)},
                           destination_id=r["_destination_id"], idempotency_key=r["idem"]) for r in rows]

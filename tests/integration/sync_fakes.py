@@ -143,3 +143,32 @@ class LedgerDestination(FakeDestination):
                                         "fields": dict(r.fields)}) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+class DiesAfterWrite:
+    """Wraps a real destination: after its `die_at`th write reached the tool, the sync process
+    dies before the engine sees the answer — SIGKILL (`kill=True`) or an exception."""
+
+    def __init__(self, inner, die_at: int, *, kill: bool):
+        self.inner, self.die_at, self.kill = inner, die_at, kill
+        self.name, self.capabilities = inner.name, inner.capabilities
+        self._writes = 0
+        self._lock = threading.Lock()
+
+    def write(self, batch: Batch) -> list[RecordResult]:
+        try:
+            return self.inner.write(batch)
+        finally:  # a write that failed may still have reached the tool: it counts too
+            with self._lock:
+                self._writes += 1
+                dies = self._writes == self.die_at
+            if dies and self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if dies:
+                raise RuntimeError("the sync process died after the write")
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str):  # optional parts of the protocol (prepare) are the tool's
+        return getattr(self.inner, name)

@@ -10,30 +10,15 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from destinations.base import Operation
 from orchestration.sync.apply import run_sync
 from orchestration.sync.spec import SyncSpec
-from tests.contact_rule import allow_everyone
+from tests.integration.people_model import rows, set_model
 from tests.integration.sync_fakes import FakeDestination, LedgerDestination
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def rows(n: int, start: int = 0, score: int = 1) -> list[dict]:
-    return [{"profile_id": f"p{i:05d}", "email": f"person{i}@example.com", "first_name": f"Name{i}",
-             "score": score, "consent": "granted"} for i in range(start, start + n)]
-
-
-def set_model(warehouse: Path, model_rows: list[dict]) -> None:
-    model_arrow = pa.Table.from_pylist(model_rows, schema=pa.schema([
-        ("profile_id", pa.string()), ("email", pa.string()), ("first_name", pa.string()), ("score", pa.int64()),
-        ("consent", pa.string())]))
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("CREATE OR REPLACE TABLE main.people AS SELECT * FROM model_arrow")
-        allow_everyone(con)
 
 
 def spec(mode: str = "upsert", **kw) -> SyncSpec:
