@@ -37,6 +37,8 @@ summary: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p $(dir $(OUTFLOW_WAREHOUSE))
+	@# The sandboxes start empty: so does the demo's sync state (only in the default warehouse).
+	$(if $(filter $(CURDIR)/warehouse/outflow.duckdb,$(OUTFLOW_WAREHOUSE)),rm -rf warehouse/outflow.duckdb warehouse/outflow.duckdb.wal warehouse/outbox)
 	$(BIN)/outflow generate --profiles $(PROFILES) --seed $(SEED) --start-date $(START)
 	$(BIN)/dbt build --quiet --vars "{outflow_as_of: '$(START)'}"
 	$(BIN)/outflow summary

@@ -272,11 +272,17 @@ def run_sandbox(args: argparse.Namespace) -> int:
     for name, sandbox in sandboxes.items():
         print(f"{name} sandbox listening on {sandbox.url}", flush=True)
     try:
-        deadline = time.monotonic() + args.seconds if args.seconds else None
+        serve_until_stopped(args.seconds)
+    finally:
+        stop_all(sandboxes)
+    return 0
+
+
+def serve_until_stopped(seconds: float | None) -> None:
+    """Block until Ctrl-C (or `seconds`, for tests and trials) while servers run on their threads."""
+    try:
+        deadline = time.monotonic() + seconds if seconds else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    finally:
-        stop_all(sandboxes)
-    return 0

@@ -7,6 +7,9 @@ from dagster_dbt import build_schedule_from_dbt_selection
 
 from orchestration.dbt_assets import dbt_resource, outflow_dbt_assets, raw_source_specs
 from orchestration.sync_assets import DestinationsResource, load_sync_definitions
+from orchestration.webhook_assets import (
+    WebhooksResource, consent_events, consent_webhook_sensor, drain_consent_webhooks,
+)
 
 daily_dbt_build = build_schedule_from_dbt_selection(
     [outflow_dbt_assets],
@@ -27,9 +30,14 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 
+# raw/consent_events is materialised by the webhook drain; the other raw tables are
+# loaded outside Dagster.
+raw_specs = [spec for spec in raw_source_specs() if spec.key != consent_events.key]
+
 defs = dg.Definitions(
-    assets=[*raw_source_specs(), outflow_dbt_assets, *sync_assets],
+    assets=[*raw_specs, consent_events, outflow_dbt_assets, *sync_assets],
+    jobs=[drain_consent_webhooks],
     schedules=[daily_dbt_build, *sync_schedules],
-    sensors=[automation_sensor],
-    resources={"dbt": dbt_resource(), "destinations": DestinationsResource()},
+    sensors=[automation_sensor, consent_webhook_sensor],
+    resources={"dbt": dbt_resource(), "destinations": DestinationsResource(), "webhooks": WebhooksResource()},
 )

@@ -25,9 +25,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from destinations.loopback import ThreadedServer
 
 
 @dataclass
@@ -63,13 +65,7 @@ def route(method: str, pattern: str) -> Callable:
     return mark
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class SandboxServer:
+class SandboxServer(ThreadedServer):
     def __init__(
         self,
         *,
@@ -102,9 +98,6 @@ class SandboxServer:
             for n, fn in ((n, getattr(type(self), n)) for n in dir(type(self)) if not n.startswith("__"))
             if callable(fn) and hasattr(fn, "_route")
         ]
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url: str | None = None
 
     # ---- what a tool sandbox overrides
 
@@ -141,34 +134,13 @@ class SandboxServer:
 
     # ---- lifecycle
 
-    def start(self) -> str:
-        if self._server is None:
-            sandbox = self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        sandbox = self
 
-            class Handler(_Handler):
-                server_app = sandbox
+        class Handler(_Handler):
+            server_app = sandbox
 
-            self._server = _Server(("127.0.0.1", self.port), Handler)
-            host, port = self._server.server_address[:2]
-            self.url = f"http://{host}:{port}"
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                            name=f"{type(self).__name__}")
-            self._thread.start()
-        return self.url  # type: ignore[return-value]
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)  # type: ignore[union-attr]
-            self._server = self._thread = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return Handler
 
     # ---- dispatch (called by the handler thread)
 
