@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 import urllib3.exceptions
+from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 
 from destinations.base import DestinationError, Record, RecordResult, ResultStatus
@@ -39,26 +40,49 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # --------------------------------------------------------------------------- redaction
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# '@' or its percent-encoding (an email in a URL path)
+_EMAIL_RE = re.compile(r"[\w.%+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 # 9 to 15 digits, optionally with +, spaces, dots, dashes or brackets between them,
 # not glued to a word (so "p-000123" style keys and 3-digit status codes survive).
 _PHONE_RE = re.compile(r"(?<![\w-])\+?\(?\d(?:[\s().-]{0,2}\d){8,14}(?!\w)")
 _AUTH_RE = re.compile(r"(?i)(authorization|x-outflow-signature|api[-_]?key|access_token|token)(['\"]?\s*[:=]\s*['\"]?)([^\s'\",&}]+)")
 _QUERY_RE = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
+# A request line's query string, as urllib3 logs it: "GET /path?query HTTP/1.1"
+_REQUEST_LINE_QUERY_RE = re.compile(r"(\b[A-Z]{3,7} /[^\s?'\"]*)\?[^\s'\"]*")
 
 
-def redact(text: object, secrets: Iterable[str] = ()) -> str:
+def redact(text: object, secrets: Iterable[str | SecretStr] = ()) -> str:
     """Text safe for logs and errors: secrets, credentials, URL query strings, emails
     and phone-like numbers replaced by placeholders."""
     out = str(text)
     for secret in secrets:
+        if isinstance(secret, SecretStr):
+            secret = secret.get_secret_value()
         if secret and len(secret) >= 4:
             out = out.replace(secret, "[secret]")
     out = _QUERY_RE.sub(r"\1?[query]", out)
+    out = _REQUEST_LINE_QUERY_RE.sub(r"\1?[query]", out)
     out = _AUTH_RE.sub(r"\1\2[secret]", out)
     out = _EMAIL_RE.sub("[email]", out)
     out = _PHONE_RE.sub("[phone]", out)
     return out
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a library's log records before any handler sees them. urllib3 logs each
+    request line at DEBUG, query string included (e.g. Klaviyo's
+    `?filter=any(email,[...])`): that must not put an email in a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 # --------------------------------------------------------------------------- rate limit
@@ -219,11 +243,11 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update(headers or {})
-        self._secrets = {s for s in secrets if s}
+        # SecretStr: a repr of the client (or a debugger's view of it) never shows them.
+        self._secrets = {SecretStr(s) for s in secrets if s}
         for key, value in (headers or {}).items():
             if key.lower() in {"authorization", "x-api-key", "api-key"}:
-                self._secrets.add(value)
-                self._secrets.update(value.split(" ")[1:])
+                self._secrets.update(SecretStr(v) for v in (value, *value.split(" ")[1:]))
         self._stats_lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0, "throttled": 0, "connection_errors": 0}
 
@@ -231,7 +255,7 @@ class HttpClient:
 
     def add_secret(self, secret: str) -> None:
         if secret:
-            self._secrets.add(secret)
+            self._secrets.add(SecretStr(secret))
 
     def redact(self, text: object) -> str:
         return redact(text, self._secrets)

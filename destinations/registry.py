@@ -76,6 +76,12 @@ def env_value(env: Mapping[str, str], var: str | None, *, name: str, key: str, w
     return value
 
 
+def secret_env_vars(config: DestinationConfig) -> list[str]:
+    """The environment variables that hold this destination's secrets: every `*_env` key
+    except URL overrides (`url_env`, `base_url_env`, `instance_url_env`), which are not secret."""
+    return [str(value) for key, value in config if key.endswith("_env") and not key.endswith("url_env") and value]
+
+
 def destinations_path() -> Path:
     return Path(os.environ.get("OUTFLOW_DESTINATIONS") or REPO_ROOT / "destinations.yml")
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from destinations.base import (
     Batch,
@@ -69,7 +69,7 @@ class WebhookDestination:
             raise ValueError(f"webhook {name}: max_batch_size and max_concurrency must be >= 1")
         self.name = name
         self.url = url
-        self._secret = secret
+        self._secret = SecretStr(secret)  # never shown by a repr or a traceback's locals
         self._secret_hint = f" (secret from env {secret_env})" if secret_env else ""
         self.capabilities = Capabilities(
             operations=frozenset(Operation) - {Operation.DELETE_PERSON},  # no person to erase: removal only
@@ -116,7 +116,7 @@ class WebhookDestination:
             "POST",
             self.url,
             json=payload,
-            headers_fn=lambda body: signature_headers(self._secret, body),
+            headers_fn=lambda body: signature_headers(self._secret.get_secret_value(), body),
             idempotent=safe,
         )
         status = resp.status_code

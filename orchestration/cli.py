@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from orchestration import settings
 from orchestration.cli_privacy import add_privacy_commands
+from orchestration.cli_score import add_score_file
 from orchestration.cli_sync import UsageError, add_sync_commands
 from orchestration.cli_webhooks import add_webhook_commands
 
@@ -123,13 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_summary(sub)
     add_sync_commands(sub)
     add_privacy_commands(sub)
+    add_score_file(sub)
     add_webhook_commands(sub)
     return parser
+
+
+def configure_logging(level: str | None) -> None:
+    """OUTFLOW_LOG_LEVEL=DEBUG (or INFO, WARNING...) sends Python logging to stderr.
+    Every outflow logger writes without secrets or raw PII (docs/security.md)."""
+    if not level:
+        return
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise ArgumentError(f"OUTFLOW_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        configure_logging(os.environ.get("OUTFLOW_LOG_LEVEL"))
         code = args.run(args)
     except (ArgumentError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import build_schedule_from_dbt_selection
 
 from orchestration.dbt_assets import dbt_resource, outflow_dbt_assets, raw_source_specs
-from orchestration.sync_assets import DestinationsResource, load_sync_definitions
+from orchestration.sync_assets import load_sync_definitions
 from orchestration.webhook_assets import (
     WebhooksResource, consent_events, consent_webhook_sensor, drain_consent_webhooks,
 )
@@ -20,7 +20,7 @@ daily_dbt_build = build_schedule_from_dbt_selection(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-sync_assets, sync_schedules = load_sync_definitions()
+sync_assets, sync_schedules, destination_resources = load_sync_definitions()
 
 # Syncs declared `on_upstream_change` run after their dbt model is rebuilt; this sensor
 # evaluates their automation conditions (the daemon of `dagster dev` runs it).
@@ -39,5 +39,5 @@ defs = dg.Definitions(
     jobs=[drain_consent_webhooks],
     schedules=[daily_dbt_build, *sync_schedules],
     sensors=[automation_sensor, consent_webhook_sensor],
-    resources={"dbt": dbt_resource(), "destinations": DestinationsResource(), "webhooks": WebhooksResource()},
+    resources={"dbt": dbt_resource(), **destination_resources, "webhooks": WebhooksResource()},
 )

@@ -6,11 +6,20 @@ the run in its materialisation metadata and judges it with two asset checks:
 """
 
 import logging
+import os
+import re
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from destinations.registry import RegistryError, build_destination, load_destinations
+from destinations.registry import (
+    RegistryError,
+    build_destination,
+    destinations_path,
+    load_destinations,
+    secret_env_vars,
+)
 from orchestration.dbt_assets import DUCKDB_POOL, dbt_project, outflow_dbt_assets
 from orchestration.settings import warehouse_path
 from orchestration.sync.apply import RunReport, run_sync
@@ -31,14 +40,53 @@ class SyncRunConfig(dg.Config):
     force: bool = False  # run even when a guardrail refuses (empty model, mass removal)
 
 
-class DestinationsResource(dg.ConfigurableResource):
-    """Builds configured destinations (destinations.yml). Secrets are read from the
-    environment variables the file names, when a run starts, never at load."""
+class DestinationResource(dg.ConfigurableResource):
+    """One configured destination (an entry of destinations.yml), built when a run starts.
 
+    `secrets` maps each secret's environment variable name to its value, given as
+    `dg.EnvVar(name)`: Dagster resolves it when the run starts (a missing variable fails the
+    run naming it) and never stores or shows the value (run config keeps `{"env": name}`).
+    Non-secret overrides (`url_env`, `base_url_env`) are read from the environment as the
+    CLI does; secrets are read only through `secrets`.
+    """
+
+    name: str
+    secrets: dict[str, str] = {}
     config_path: str | None = None
 
-    def build(self, name: str):
-        return build_destination(name, self.config_path)
+    def build(self):
+        where = Path(self.config_path) if self.config_path else destinations_path()
+        configs = load_destinations(where)
+        secret_vars = set(secret_env_vars(configs[self.name])) if self.name in configs else set()
+        env = {k: v for k, v in os.environ.items() if k not in secret_vars}
+        env.update({k: v for k, v in self.secrets.items() if k in secret_vars})
+        return build_destination(self.name, where, env=env)
+
+    def __repr__(self) -> str:  # the values never show, only which variables hold them
+        return f"DestinationResource(name={self.name!r}, secrets from env {sorted(self.secrets)})"
+
+    __str__ = __repr__
+
+
+def destination_resource_key(destination: str) -> str:
+    """The resource key of a destination (a Python identifier)."""
+    return "destination_" + re.sub(r"\W", "_", destination)
+
+
+def destination_resources(destinations: list[str]) -> dict[str, DestinationResource]:
+    """One resource per destination; each secret comes from `dg.EnvVar` of the variable
+    destinations.yml names. A destination not configured still gets a resource, so the
+    code location loads and the run fails naming the missing entry."""
+    try:
+        configs = load_destinations()
+    except RegistryError:
+        configs = {}
+    resources = {}
+    for name in sorted(set(destinations) | set(configs)):
+        secret_vars = secret_env_vars(configs[name]) if name in configs else []
+        resources[destination_resource_key(name)] = DestinationResource(
+            name=name, secrets={var: dg.EnvVar(var) for var in secret_vars})
+    return resources
 
 
 def _destination_kinds() -> dict[str, str]:
@@ -115,6 +163,7 @@ def build_sync_asset(spec: SyncSpec, kinds: dict[str, str] | None = None) -> dg.
         description=f"{spec.mode.value} {spec.model} -> {spec.destination}/{spec.object}",
         pool=DUCKDB_POOL,
         automation_condition=automation,
+        required_resource_keys={destination_resource_key(spec.destination)},
         tags={"outflow/destination": spec.destination, "outflow/mode": spec.mode.value},
         check_specs=[
             dg.AssetCheckSpec("guardrail", asset=dg.AssetKey(["syncs", spec.name]),
@@ -123,8 +172,9 @@ def build_sync_asset(spec: SyncSpec, kinds: dict[str, str] | None = None) -> dg.
                               description=f"at most {MAX_FAILED_SHARE:.0%} of the records sent fail or are rejected"),
         ],
     )
-    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig, destinations: DestinationsResource):
-        destination = None if config.dry_run else destinations.build(spec.destination)
+    def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig):
+        resource: DestinationResource = getattr(context.resources, destination_resource_key(spec.destination))
+        destination = None if config.dry_run else resource.build()
         try:
             report = run_sync(spec, destination, warehouse_path(), dry_run=config.dry_run,
                               full_resync=config.full_resync, force=config.force)
@@ -152,11 +202,13 @@ def sync_schedules(specs: list[SyncSpec]) -> list[dg.ScheduleDefinition]:
     ]
 
 
-def load_sync_definitions() -> tuple[list[dg.AssetsDefinition], list[dg.ScheduleDefinition]]:
-    """Assets and schedules for every valid declared sync; invalid ones are logged and
-    left out, so one broken definition does not take the code location down."""
+def load_sync_definitions() -> tuple[list[dg.AssetsDefinition], list[dg.ScheduleDefinition],
+                                     dict[str, DestinationResource]]:
+    """Assets, schedules and destination resources for every valid declared sync; invalid
+    ones are logged and left out, so one broken definition does not take the code location down."""
     specs, errors = declared_syncs(read_manifest(dbt_project.manifest_path))
     for error in errors:
         log.error("outflow: %s", error)
     kinds = _destination_kinds()
-    return [build_sync_asset(s, kinds) for s in specs], sync_schedules(specs)
+    return ([build_sync_asset(s, kinds) for s in specs], sync_schedules(specs),
+            destination_resources([s.destination for s in specs]))

@@ -4,12 +4,20 @@ Each sandbox checks the same credential its destination sends, read from the
 environment variable `destinations.yml` names for that sandbox destination; the demo
 sets throwaway values. Ports and list ids here match the `*_sandbox` entries of
 destinations.yml.
+
+Tests and parallel trials start them on free ports instead (`start_all(env, ephemeral=True)`)
+and write a copy of destinations.yml whose `*_sandbox` entries point at those ports
+(`write_sandbox_destinations`); `OUTFLOW_DESTINATIONS` then selects that copy.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from destinations.sandbox.server import SandboxServer
 
@@ -75,8 +83,10 @@ SANDBOXES: dict[str, SandboxSpec] = {
 }
 
 
-def start_all(env: Mapping[str, str], names: list[str] | None = None, port_offset: int = 0) -> dict[str, SandboxServer]:
-    """Start the named sandboxes (all by default). Raises naming the first missing variable."""
+def start_all(env: Mapping[str, str], names: list[str] | None = None, port_offset: int = 0,
+              *, ephemeral: bool = False) -> dict[str, SandboxServer]:
+    """Start the named sandboxes (all by default), on their fixed ports (+ port_offset) or,
+    with `ephemeral`, on free ports the OS picks. Raises naming the first missing variable."""
     started: dict[str, SandboxServer] = {}
     try:
         for name in names or list(SANDBOXES):
@@ -84,7 +94,8 @@ def start_all(env: Mapping[str, str], names: list[str] | None = None, port_offse
             missing = [var for var in spec.env if not env.get(var)]
             if missing:
                 raise ValueError(f"sandbox {name}: environment variable {missing[0]} is not set")
-            sandbox = spec.build(*(env[var] for var in spec.env), port=spec.port + port_offset)
+            port = 0 if ephemeral else spec.port + port_offset
+            sandbox = spec.build(*(env[var] for var in spec.env), port=port)
             sandbox.start()
             started[name] = sandbox
     except BaseException:
@@ -96,3 +107,40 @@ def start_all(env: Mapping[str, str], names: list[str] | None = None, port_offse
 def stop_all(sandboxes: Mapping[str, SandboxServer]) -> None:
     for sandbox in sandboxes.values():
         sandbox.stop()
+
+
+# destinations.yml entry of each sandbox -> the key holding its address, and the path
+# under the sandbox's root that the entry points at.
+SANDBOX_DESTINATIONS: dict[str, tuple[str, str, str]] = {
+    "webhook": ("webhook_sandbox", "url", ""),
+    "hubspot": ("hubspot_sandbox", "base_url", ""),
+    "mailchimp": ("mailchimp_sandbox", "base_url", "/3.0"),
+    "klaviyo": ("klaviyo_sandbox", "base_url", ""),
+    "salesforce": ("salesforce_sandbox", "instance_url", ""),
+    "meta": ("meta_sandbox", "base_url", ""),
+    "google_ads": ("google_ads_sandbox", "base_url", ""),
+}
+
+
+def write_sandbox_destinations(sandboxes: Mapping[str, SandboxServer], target: str | os.PathLike[str],
+                               source: str | os.PathLike[str] | None = None,
+                               outbox: str | os.PathLike[str] | None = None) -> Path:
+    """Copy destinations.yml (`source`, default the configured one) to `target` with each
+    running sandbox's entry pointed at its actual address, and file destinations at
+    `outbox` when given. Returns `target`; set OUTFLOW_DESTINATIONS to it."""
+    from destinations.registry import destinations_path
+
+    source = Path(source) if source else destinations_path()
+    config = yaml.safe_load(source.read_text()) or {}
+    for name, sandbox in sandboxes.items():
+        entry, key, path = SANDBOX_DESTINATIONS[name]
+        if entry in config:
+            config[entry][key] = f"{sandbox.url}{path}"
+            config[entry].pop(f"{key}_env", None)  # the running sandbox wins over any override
+    if outbox is not None:
+        for settings in config.values():
+            if isinstance(settings, dict) and settings.get("type") == "file":
+                settings["folder"] = str(outbox)
+    target = Path(target)
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target

@@ -55,6 +55,26 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _truncated(response: Response) -> Response:
+    data = response.body if isinstance(response.body, bytes) else json.dumps(response.body).encode()
+    return Response(200, data[: max(1, len(data) // 2)])
+
+
+# Garbage a tool might answer instead of its API's shape (the `garbage_share` knob).
+GARBAGE: dict[str, Callable[[Response], Response]] = {
+    "non_json": lambda r: Response(200, b"OK", {"Content-Type": "text/plain"}),
+    "truncated": _truncated,
+    "wrong_shape": lambda r: Response(200, {"unexpected": [1, 2, 3], "results": "none"}),
+    "empty": lambda r: Response(200, b""),
+    "html_error": lambda r: Response(
+        502, b"<html><body><h1>502 Bad Gateway</h1><p>upstream error</p></body></html>",
+        {"Content-Type": "text/html"}),
+    "html_200": lambda r: Response(
+        200, b"<!DOCTYPE html><html><body>Service temporarily unavailable</body></html>",
+        {"Content-Type": "text/html"}),
+}
+
+
 def route(method: str, pattern: str) -> Callable:
     """Mark a SandboxServer method as the handler of METHOD on paths matching `pattern`."""
 
@@ -86,6 +106,11 @@ class SandboxServer(ThreadedServer):
         self.latency_s = latency_s
         self.drop_connection_share = drop_connection_share
         self.throttle_rps = throttle_rps
+        # Garbage answers (set on a running sandbox): after the handler ran, this share of
+        # answers is replaced by one of `garbage_kinds` (GARBAGE), as a broken proxy or a
+        # tool's bad day would send. What the handler did stays done.
+        self.garbage_share = 0.0
+        self.garbage_kinds: tuple[str, ...] = tuple(GARBAGE)
         self.lock = threading.RLock()  # subclasses guard their state with it
         self.requests_seen = 0
         self.refused: Counter[str] = Counter()  # refused requests by reason; nothing else is kept
@@ -181,9 +206,14 @@ class SandboxServer(ThreadedServer):
             return None
         request.params = match.groupdict()
         try:
-            return fn(request)  # None from the handler drops the connection too
+            response = fn(request)  # None from the handler drops the connection too
         except (ValueError, KeyError, TypeError) as exc:  # a malformed body: the tool's 400
             return self.refuse("bad_request", Response(400, {"error": "bad request", "detail": type(exc).__name__}))
+        if response is not None and self.roll(self.garbage_share):
+            with self.lock:
+                kind = self._rng.choice(self.garbage_kinds)
+            return GARBAGE[kind](response)
+        return response
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,8 @@ from typing import Any
 import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
 
 from destinations.base import Operation
 
@@ -125,6 +128,35 @@ class SyncSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1)
     owner: str | None = None
 
+    @field_validator("primary_key")
+    @classmethod
+    def _key_is_a_column_name(cls, v: str) -> str:
+        return column_name(v)
+
+    @field_validator("match_on")
+    @classmethod
+    def _match_keys_are_column_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return {dest: column_name(col) for dest, col in v.items()}
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_are_expressions(cls, v: dict[str, str]) -> dict[str, str]:
+        # Safe by construction: every spec's SQL is checked here, whoever builds it; the
+        # columns are checked against the model when syncs load (load_sync).
+        for dest, sql in v.items():
+            try:
+                parse_fragment(sql, None)
+            except FragmentError as e:
+                raise ValueError(f"{dest}: {e}") from None
+        return v
+
+    @field_validator("where")
+    @classmethod
+    def _where_is_an_expression(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_fragment(v, None)
+        return v
+
     @model_validator(mode="after")
     def _something_to_send(self) -> SyncSpec:
         if not self.fields and not self.match_on and self.mode is not Mode.MEMBERSHIP:
@@ -186,27 +218,99 @@ ALLOWED_FUNCTIONS = (
 )
 
 
+# Longest SQL fragment accepted: far above any real field or filter, far below what
+# could slow the parser down.
+MAX_FRAGMENT_CHARS = 2_000
+# Deepest expression tree accepted (nested parentheses, operators, calls).
+MAX_FRAGMENT_DEPTH = 40
+# Types a CAST may name. Anything else (a user-defined or quoted type name) is refused:
+# sqlglot writes such a name back unquoted, so it could carry SQL.
+_CAST_TYPES = frozenset({
+    exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.CHAR, exp.DataType.Type.BOOLEAN,
+    exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT,
+    exp.DataType.Type.INT128, exp.DataType.Type.UTINYINT, exp.DataType.Type.USMALLINT, exp.DataType.Type.UINT,
+    exp.DataType.Type.UBIGINT, exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL,
+    exp.DataType.Type.DATE, exp.DataType.Type.TIME, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
+    exp.DataType.Type.INTERVAL,
+})
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
 class FragmentError(ValueError):
-    pass
+    """A sync's SQL fragment was refused; the message says what to fix."""
 
 
-def parse_fragment(sql: str, columns: list[str]) -> exp.Expression:
-    """Parse one user SQL fragment and check it is a scalar expression over `columns`.
+def column_name(name: object) -> str:
+    """A plain model column name (primary_key, match_on): letters, digits and _ only."""
+    if not isinstance(name, str) or not _COLUMN_NAME.match(name):
+        shown = repr(name) if len(str(name)) <= 60 else repr(str(name)[:60]) + "..."
+        raise ValueError(f"{shown} must be a plain column name (letters, digits and _; at most 128)")
+    return name
+
+
+def _check_characters(sql: str) -> None:
+    if len(sql) > MAX_FRAGMENT_CHARS:
+        raise FragmentError(
+            f"is {len(sql):,} characters long, above the limit of {MAX_FRAGMENT_CHARS:,}: "
+            "compute long expressions in the dbt model and map the column")
+    for i, ch in enumerate(sql):
+        if ch in "\t\n\r":
+            continue
+        category = unicodedata.category(ch)
+        # Cc: control characters (NUL...); Cf: invisible format characters (bidi overrides,
+        # zero-width spaces) that make a fragment read differently from what runs; Cs/Co:
+        # surrogates and private use.
+        if category in ("Cc", "Cf", "Cs", "Co"):
+            raise FragmentError(
+                f"contains the invisible or control character U+{ord(ch):04X} at position {i}: remove it")
+
+
+def _depth(tree: exp.Expression) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
+
+
+def parse_fragment(sql: str, columns: list[str] | None) -> exp.Expression:
+    """Parse one user SQL fragment and check it is a scalar expression over `columns`
+    (None: any unqualified column name; the model's columns are checked at load).
 
     Returns the parsed expression (column names as written); raises FragmentError
-    with a message that says what to fix.
+    with a message that says what to fix. Nothing else escapes.
     """
     if not isinstance(sql, str) or not sql.strip():
         raise FragmentError("is empty: write a SQL expression over the model's columns")
+    _check_characters(sql)
     try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+        if any(t.comments for t in tokens):
+            raise FragmentError("must not contain comments (-- or /* */): they can hide SQL")
+        if any(t.token_type is TokenType.SEMICOLON for t in tokens):
+            raise FragmentError("must not contain ';': a fragment is one expression, not statements")
         statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except FragmentError:
+        raise
     except ParseError as e:
         first = e.errors[0]["description"] if e.errors else str(e)
-        raise FragmentError(f"is not valid SQL ({first}): {sql!r}") from None
+        raise FragmentError(f"is not valid SQL ({first}): {_shown(sql)}") from None
+    except SqlglotError as e:  # e.g. an unterminated string
+        raise FragmentError(f"is not valid SQL ({str(e).splitlines()[0][:120]}): {_shown(sql)}") from None
+    except RecursionError:
+        raise FragmentError(f"is nested too deeply (over {MAX_FRAGMENT_DEPTH} levels)") from None
+    except Exception as e:  # sqlglot trips on some odd input (e.g. a bare '->'): still a refusal
+        raise FragmentError(f"is not valid SQL ({type(e).__name__}): {_shown(sql)}") from None
     if len(statements) != 1:
         raise FragmentError(f"must be one expression, not {len(statements)} statements (remove the ';')")
     tree = statements[0]
-    known = {c.lower(): c for c in columns}
+    if not _round_trips(tree):  # the parser accepted something it cannot write back (e.g. a bare '@')
+        raise FragmentError(f"is not valid SQL: {_shown(sql)}")
+    if _depth(tree) > MAX_FRAGMENT_DEPTH:
+        raise FragmentError(f"is nested too deeply (over {MAX_FRAGMENT_DEPTH} levels): simplify it or "
+                            "compute it in the dbt model")
+    known = {c.lower(): c for c in columns} if columns is not None else None
     for node in tree.walk():
         if isinstance(node, (exp.Subquery, exp.Query)):
             raise FragmentError("must not contain a subquery or SELECT: use the model's columns directly")
@@ -224,25 +328,44 @@ def parse_fragment(sql: str, columns: list[str]) -> exp.Expression:
         if isinstance(node, exp.Alias):
             raise FragmentError("must not alias (AS ...): the destination field name is the key")
         if isinstance(node, exp.Anonymous):
-            raise FragmentError(f"uses unknown function {node.name}(): allowed are {ALLOWED_FUNCTIONS}")
+            raise FragmentError(f"uses unknown function {node.name[:40]}(): allowed are {ALLOWED_FUNCTIONS}")
         if isinstance(node, exp.Column):
             if node.table:
-                raise FragmentError(f"column {node.sql(DIALECT)} must not be qualified: write {node.name}")
-            if node.name.lower() not in known:
+                raise FragmentError(f"column {_shown(node.sql(DIALECT), 60)} must not be qualified: write "
+                                    f"{_shown(node.name, 60)}")
+            if known is not None and node.name.lower() not in known:
                 hint = difflib.get_close_matches(node.name.lower(), list(known), n=1)
                 fix = f" (did you mean {known[hint[0]]}?)" if hint else ""
                 raise FragmentError(
-                    f"unknown column {node.name!r}{fix}; a string literal needs single quotes"
+                    f"unknown column {_shown(node.name, 60)}{fix}; a string literal needs single quotes"
                 )
             continue
         if isinstance(node, exp.In) and node.args.get("query"):
             raise FragmentError("must not contain a subquery (IN (SELECT ...)): list values instead")
+        if isinstance(node, exp.DataType) and (node.this not in _CAST_TYPES or node.args.get("nested")):
+            raise FragmentError(f"casts to {_shown(node.sql(DIALECT), 40)}, which is not allowed: cast to "
+                                "VARCHAR, an integer, DOUBLE, DECIMAL, BOOLEAN, DATE, TIME or TIMESTAMP")
         if not isinstance(node, _ALLOWED_NODES):
             if isinstance(node, exp.Func):
                 raise FragmentError(
                     f"uses function {node.sql_name().lower()}(), which is not allowed: allowed are {ALLOWED_FUNCTIONS}")
-            raise FragmentError(f"uses {type(node).__name__} ({node.sql(DIALECT)!r}), which is not a scalar expression")
+            raise FragmentError(f"uses {type(node).__name__} ({_shown(node.sql(DIALECT), 60)}), "
+                                "which is not a scalar expression")
     return tree
+
+
+def _round_trips(tree: exp.Expression) -> bool:
+    """The plan embeds the tree as sqlglot writes it: that text must mean the same tree."""
+    try:
+        again = sqlglot.parse(tree.sql(DIALECT), read=DIALECT)
+    except Exception:
+        return False
+    return len(again) == 1 and again[0] == tree
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """A fragment quoted in a message, cut so a huge input does not make a huge message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
 
 
 # ---------------------------------------------------------------- manifest
@@ -260,6 +383,9 @@ def _pydantic_errors(name: str, e: ValidationError) -> list[SyncSpecError]:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "outflow"
         msg = err["msg"].removeprefix("Value error, ")
+        if loc == "fields" and err["type"] == "value_error":  # "<field>: <problem>" from the validator
+            dest, _, msg = msg.partition(": ")
+            loc = f"fields.{dest}"
         key, sep, rest = msg.partition(": ")
         if loc == "outflow" and sep and key in SyncSpec.model_fields:  # a cross-key check naming its key
             loc, msg = key, rest

@@ -43,6 +43,8 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
+from destinations.http import redact as http_redact
+
 SCHEMA = "outflow"
 
 DDL = [
@@ -150,10 +152,12 @@ def key_hash(key: str) -> str:
 
 
 def redact(text: str | None, limit: int = 500) -> str | None:
-    """Destinations promise errors without PII; this is the belt to their braces."""
+    """Destinations promise errors without PII; this is the belt to their braces: the
+    broad patterns here, then the HTTP client's redactor (Unicode and percent-encoded
+    emails, credentials, query strings)."""
     if text is None:
         return None
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text)))[:limit]
+    return http_redact(_PHONE.sub("<phone>", _EMAIL.sub("<email>", str(text))))[:limit]
 
 
 def table(con: duckdb.DuckDBPyConnection, name: str) -> str:

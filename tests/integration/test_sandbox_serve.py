@@ -12,7 +12,7 @@ ENV = CREDENTIALS
 
 
 def test_every_sandbox_starts_on_loopback_and_refuses_an_unauthenticated_call():
-    sandboxes = start_all(ENV, port_offset=1000)  # beside, not on, the demo's ports
+    sandboxes = start_all(ENV, ephemeral=True)  # free ports: never the demo's
     try:
         assert set(sandboxes) == set(SANDBOXES)
         for name, sandbox in sandboxes.items():

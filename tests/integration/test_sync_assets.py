@@ -9,7 +9,9 @@ import dagster as dg
 import duckdb
 import pytest
 
+from destinations.registry import load_destinations, secret_env_vars
 from destinations.sandbox.webhook_receiver import WebhookReceiver
+from orchestration.sync_assets import destination_resource_key
 
 pytestmark = pytest.mark.slow
 
@@ -122,11 +124,20 @@ def test_mass_removal_is_refused_as_a_failed_guardrail_check(defs, sync_env):
 
 
 def test_missing_secret_fails_the_run_naming_the_variable(defs, sync_env, monkeypatch):
+    # The secret is a dg.EnvVar of the destination's resource: Dagster refuses the run's
+    # config before any step starts, naming the variable.
     monkeypatch.delenv("OUTFLOW_WEBHOOK_SECRET")
-    result = _materialize(defs, "crm_contacts")
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "OUTFLOW_WEBHOOK_SECRET" in json.dumps(failure.event_specific_data.error.to_string())
+    with pytest.raises(dg.DagsterInvalidConfigError, match="OUTFLOW_WEBHOOK_SECRET"):
+        _materialize(defs, "crm_contacts")
+    assert sync_env[1].requests_seen == 0
+
+
+def test_secrets_reach_the_sync_asset_only_through_dagster_env_vars(defs):
+    for name, config in load_destinations().items():
+        resource = defs.resources[destination_resource_key(name)]
+        assert set(resource.secrets) == set(secret_env_vars(config))
+        # The definitions hold EnvVar references (resolved when a run starts), not values.
+        assert all(isinstance(v, dg.EnvVar) and v == k for k, v in resource.secrets.items())
 
 
 def test_a_sync_runs_after_its_model_is_rebuilt_and_shares_the_duckdb_pool(defs):

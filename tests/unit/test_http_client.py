@@ -365,3 +365,15 @@ def test_errors_and_logs_are_redacted(caplog):
     text = str(info.value) + "\n".join(r.getMessage() for r in caplog.records)
     assert caplog.records, "a retry is logged"
     assert secret not in text and "jane@example.com" not in text and "Bearer" not in text
+
+
+def test_debug_logs_of_the_http_library_carry_no_email_or_secret(caplog):
+    # urllib3 logs every request line at DEBUG, query string included.
+    with ScriptedServer([(500, {}, b"boom"), (200, {}, b"{}")]) as srv, caplog.at_level(logging.DEBUG), \
+            caplog.at_level(logging.DEBUG, logger="urllib3"):
+        c = client(headers={"Authorization": "Bearer tok-123456"}, max_retries=2)
+        c.request("GET", srv.url, params={"filter": 'any(email,["jane.doe@example.com"])', "phone": "+14155550109"})
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("urllib3" in r.name for r in caplog.records)  # the library did log the request
+    text = "\n".join(lines)
+    assert "jane.doe@example.com" not in text and "4155550109" not in text and "tok-123456" not in text

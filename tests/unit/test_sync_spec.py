@@ -74,7 +74,7 @@ def test_broken_sync_does_not_break_the_others():
 @pytest.mark.parametrize(
     "fragment, expected",
     [
-        ("first_name; drop table profiles", "one expression, not 2 statements"),
+        ("first_name; drop table profiles", "must not contain ';'"),
         ("(select max(score) from profiles)", "subquery"),
         ("score in (select score from profiles)", "subquery"),
         ("drop table profiles", "statement"),

@@ -2,6 +2,8 @@
 -- Every component is its own column so a salesperson can read why a lead is hot.
 -- Behaviour components are sums of decayed event points (int_lead_scores__events),
 -- capped per component; penalties are negative and floored at their cap.
+-- Beside it: predicted_conversion and predicted_rank from the learned model
+-- (int_lead_scores__predicted; null when it could not be trained, see lead_score_model_card).
 {%- set cfg = lead_scoring_config() %}
 {%- set behaviours = ['pricing_page', 'demo_page', 'form_fill', 'web_visit', 'email_click',
                       'email_open', 'order'] %}
@@ -23,6 +25,13 @@ events as (
         {%- endfor %}
     from {{ ref('int_lead_scores__events') }}
     group by profile_id
+
+),
+
+predicted as (
+
+    select profile_id, predicted_conversion, predicted_rank
+    from {{ ref('int_lead_scores__predicted') }}
 
 ),
 
@@ -67,9 +76,11 @@ scored as (
 )
 
 select
-    profile_id,
+    scored.profile_id,
     score,
     {{ lead_grade('score') }} as grade,
+    predicted.predicted_conversion,
+    predicted.predicted_rank,
     fit_points,
     behaviour_points,
     penalty_points,
@@ -85,3 +96,5 @@ select
     {%- endfor %}
     {{ outflow_as_of() }} as as_of_at
 from scored
+left join predicted
+    on scored.profile_id = predicted.profile_id
