@@ -12,7 +12,7 @@ SEED ?= 42
 # The generated world starts today (UTC); dbt's "now" is pinned to it so windows line up.
 START ?= $(shell date -u +%F)
 
-.PHONY: install demo test dev parse build generate summary clean
+.PHONY: install demo test dev parse build generate summary clean bench
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m pytest
+
+# Scale benchmark (not part of `make test`): generate SIZE profiles, full build, syncs, then a
+# day later the incremental build and syncs again. Table on stdout, JSON in bench/results/.
+SIZE ?= 1000000
+bench: $(STAMP)
+	$(BIN)/python bench/scale_bench.py --size $(SIZE)
 
 dev: $(STAMP) parse
 	mkdir -p $(DAGSTER_HOME) $(dir $(OUTFLOW_WAREHOUSE))

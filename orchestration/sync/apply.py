@@ -48,6 +48,7 @@ from orchestration.sync.spec import SyncSpec
 log = logging.getLogger(__name__)
 PLAN_TABLE = "outflow_plan"
 MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "512MB")
+CHECKPOINT_THRESHOLD = "1GB"
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # action -> its count column in sync_runs
 ACTIONS = {"add": "adds", "change": "changes", "retry": "retries", "remove": "removes", "resync": "resyncs"}
@@ -187,6 +188,12 @@ def run_sync(
     # The plan table and state index live in DuckDB's buffer pool: a cap makes it spill
     # to disk instead of letting RSS follow the model size (bench/results/sync.json).
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # Every batch commit replaces rows all over sync_state; at DuckDB's default 16 MB WAL
+    # threshold a checkpoint (rewriting the touched row groups of the whole table) followed
+    # every few batches, so a batch cost grew with the state: 39 s per 10,000-row batch
+    # at 10M state rows (docs/performance.md). Commits stay durable in the WAL; the file
+    # is checkpointed once, when the run closes its connection.
+    con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     writer = None
     try:
         st.ensure_tables(con)

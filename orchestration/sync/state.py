@@ -220,6 +220,12 @@ def _json(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
 
 
+def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Row dicts as an Arrow table, built column by column (pa.Table.from_pylist walks
+    every dict per column and was most of a batch's commit time; docs/performance.md)."""
+    return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
+
+
 def write_rows(
     con: duckdb.DuckDBPyConnection,
     writes: list[tuple[str, list[dict], pa.Schema, bool]],
@@ -233,7 +239,7 @@ def write_rows(
     try:
         for i, (name, rows, schema, replace) in enumerate(writes):
             view = f"_outflow_rows_{i}"
-            con.register(view, pa.Table.from_pylist(list(rows), schema=schema))
+            con.register(view, to_arrow(list(rows), schema))
             names.append(view)
             cols = ", ".join(f'"{c}"' for c in schema.names)
             verb = "INSERT OR REPLACE" if replace else "INSERT"

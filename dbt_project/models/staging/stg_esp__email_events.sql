@@ -1,7 +1,12 @@
+-- Incremental (macros/incremental_events.sql): a run reads only the raw rows at or after the
+-- newest loaded event time minus the lookback window; re-read rows replace themselves.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
+
 with
 
 source as (
     select * from {{ source('esp', 'email_events') }}
+    where {{ new_raw_events(source('esp', 'email_events'), 'occurred_at') }}
 ),
 
 final as (

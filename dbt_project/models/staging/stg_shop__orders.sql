@@ -1,7 +1,12 @@
+-- Incremental (macros/incremental_events.sql): a run reads only the raw rows at or after the
+-- newest loaded event time minus the lookback window; re-read rows replace themselves.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id') }}
+
 with
 
 source as (
     select * from {{ source('shop', 'orders') }}
+    where {{ new_raw_events(source('shop', 'orders'), 'ordered_at', time_column='ordered_at') }}
 ),
 
 final as (

@@ -1,7 +1,12 @@
+-- Incremental (macros/incremental_events.sql): a run reads only the raw rows at or after the
+-- newest loaded event time minus the lookback window; re-read rows replace themselves.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
+
 with
 
 source as (
     select * from {{ source('web', 'web_events') }}
+    where {{ new_raw_events(source('web', 'web_events'), 'occurred_at') }}
 ),
 
 final as (
@@ -17,4 +22,24 @@ final as (
     from source
 )
 
-select * from final
+select
+    event_id,
+    contact_id,
+    anonymous_id,
+    email,
+    event_type,
+    page_url,
+    page_path,
+    case
+        when lower(page_path) like '/pricing%' then 'pricing'
+        when lower(page_path) like '/demo%' then 'demo'
+        when lower(page_path) like '/product/%' then 'product'
+        when lower(page_path) like '/cart%' then 'cart'
+        when lower(page_path) like '/checkout%' then 'checkout'
+        when lower(page_path) like '/blog/%' then 'blog'
+        when page_path = '/' then 'home'
+        when page_path is null then 'unknown'
+        else 'other'
+    end as page_category,
+    occurred_at
+from final

@@ -2,13 +2,22 @@
 -- Order of rules: the event's contact_id, else its email, else its anonymous_id when
 -- that browser was identified (by contact_id or email) on another event as exactly
 -- one profile. Events that match nothing keep profile_id null.
+--
+-- Incremental (macros/incremental_events.sql): a run attributes every event again, the
+-- ones already here and the staging rows inside the lookback window, because a new
+-- contact or a merge can move old events to another profile; it writes only the rows
+-- that are new or whose profile_id or attribution_rule changed (delete+insert on
+-- event_id), so the table equals a full rebuild without rewriting it.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
+{%- set event_columns = ['event_id', 'contact_id', 'anonymous_id', 'email', 'event_type', 'page_url', 'page_path',
+                         'page_category', 'occurred_at'] %}
+{%- set priors = [('prior_profile_id', 'profile_id', dbt.type_string()),
+                  ('prior_rule', 'attribution_rule', dbt.type_string())] %}
 
-with events as (
+with
 
-    select * from {{ ref('stg_web__events') }}
-
-),
+{{ incremental_event_rows(ref('stg_web__events'), event_columns, 'event_id', priors) }},
 
 keys as (
 
@@ -34,32 +43,45 @@ browsers as (
     group by anonymous_id
     having count(distinct direct_profile_id) = 1
 
+),
+
+attributed as (
+
+    select
+        direct.event_id,
+        coalesce(direct.direct_profile_id, browsers.profile_id) as profile_id,
+        case
+            when direct.direct_rule is not null then direct.direct_rule
+            when browsers.profile_id is not null then 'anonymous_id'
+        end as attribution_rule,
+        direct.contact_id,
+        direct.anonymous_id,
+        direct.email,
+        direct.event_type,
+        direct.page_url,
+        direct.page_path,
+        direct.page_category,
+        direct.occurred_at,
+        direct.is_restated,
+        direct.prior_profile_id,
+        direct.prior_rule
+    from direct
+    left join browsers
+        on direct.direct_profile_id is null and direct.anonymous_id = browsers.anonymous_id
+
 )
 
 select
-    direct.event_id,
-    coalesce(direct.direct_profile_id, browsers.profile_id) as profile_id,
-    case
-        when direct.direct_rule is not null then direct.direct_rule
-        when browsers.profile_id is not null then 'anonymous_id'
-    end as attribution_rule,
-    direct.contact_id,
-    direct.anonymous_id,
-    direct.event_type,
-    direct.page_url,
-    direct.page_path,
-    case
-        when lower(direct.page_path) like '/pricing%' then 'pricing'
-        when lower(direct.page_path) like '/demo%' then 'demo'
-        when lower(direct.page_path) like '/product/%' then 'product'
-        when lower(direct.page_path) like '/cart%' then 'cart'
-        when lower(direct.page_path) like '/checkout%' then 'checkout'
-        when lower(direct.page_path) like '/blog/%' then 'blog'
-        when direct.page_path = '/' then 'home'
-        when direct.page_path is null then 'unknown'
-        else 'other'
-    end as page_category,
-    direct.occurred_at
-from direct
-left join browsers
-    on direct.direct_profile_id is null and direct.anonymous_id = browsers.anonymous_id
+    event_id,
+    profile_id,
+    attribution_rule,
+    contact_id,
+    anonymous_id,
+    email,
+    event_type,
+    page_url,
+    page_path,
+    page_category,
+    occurred_at
+from attributed
+{{ only_new_or_changed_rows(priors) }}

@@ -1,0 +1,110 @@
+{#- Incremental event models (docs/performance.md, "Incremental event models").
+
+    Events are immutable once landed: an incremental run reads only the raw rows whose
+    event time is at or after the newest event time already loaded minus a lookback
+    window (var outflow_event_lookback_days, default 3 days), plus rows with no event
+    time at all. Rows re-read inside the window replace themselves (delete+insert on the
+    model's unique_key), so events that arrive up to that many days late are picked up
+    and nothing is counted twice. An event landing later than the window is missed
+    until `dbt build --full-refresh`. -#}
+
+{#- Days of already-loaded event time an incremental run reads again. -#}
+{% macro event_lookback_days() -%}
+  {%- set days = var('outflow_event_lookback_days', 3) -%}
+  {%- if days is not number or days < 0 -%}
+    {{ exceptions.raise_compiler_error("var outflow_event_lookback_days must be a number of days >= 0, got: " ~ days) }}
+  {%- endif -%}
+  {{ return(days) }}
+{%- endmacro %}
+
+
+{#- The event-time expression of a raw column: the column itself when the warehouse
+    already types it TIMESTAMP (so the watermark filter is a plain, fast comparison),
+    else parse_timestamp over whatever text is there. -#}
+{% macro raw_event_time(relation, column) -%}
+  {%- set typed = false -%}
+  {%- if execute -%}
+    {%- for col in adapter.get_columns_in_relation(relation) -%}
+      {%- if col.name | lower == column | lower and col.dtype | lower in ('timestamp', 'timestamp without time zone', 'datetime') -%}
+        {%- set typed = true -%}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- if typed -%}{{ column }}{%- else -%}{{ parse_timestamp(column) }}{%- endif -%}
+{%- endmacro %}
+
+
+{#- The oldest event time an incremental run reads again: newest loaded minus the lookback. -#}
+{% macro event_watermark(time_column='occurred_at') -%}
+  (select coalesce(max({{ time_column }}), cast('1900-01-01' as timestamp)) - interval '{{ event_lookback_days() }} days'
+   from {{ this }})
+{%- endmacro %}
+
+
+{#- WHERE condition selecting the raw rows an incremental run reads (true on a full build).
+    `relation`.`column` is the raw event time; `time_column` the model's parsed one. -#}
+{% macro new_raw_events(relation, column, time_column='occurred_at') -%}
+  {%- if is_incremental() -%}
+    {%- set t = raw_event_time(relation, column) -%}
+    ({{ t }} >= {{ event_watermark(time_column) }} or {{ t }} is null)
+  {%- else -%}
+    true
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- The CTEs an incremental attributed model starts from: `events` holds every row to
+    attribute, each with is_restated and its previous values under the `priors` names
+    (null for rows read from staging). On a full build that is all of `staging`; on an
+    incremental run, `restated` (the staging rows inside the lookback window) plus every
+    row already in the model that is not re-read. `priors`: (name, column of the model,
+    type) triples, e.g. ('prior_profile_id', 'profile_id', 'varchar'). Follow it with
+    `, next_cte as (...)`. -#}
+{% macro incremental_event_rows(staging, columns, unique_key, priors, time_column='occurred_at') -%}
+{%- if is_incremental() -%}
+restated as (
+
+    select {{ columns | join(', ') }}
+    from {{ staging }}
+    where {{ time_column }} >= {{ event_watermark(time_column) }} or {{ time_column }} is null
+
+),
+
+{% endif -%}
+events as (
+
+    select
+        {{ columns | join(', ') }},
+        true as is_restated
+        {%- for name, column, type in priors %},
+        cast(null as {{ type }}) as {{ name }}
+        {%- endfor %}
+    from {{ 'restated' if is_incremental() else staging }}
+    {%- if is_incremental() %}
+    union all
+    select
+        {%- for col in columns %}
+        loaded.{{ col }},
+        {%- endfor %}
+        false as is_restated
+        {%- for name, column, type in priors %},
+        loaded.{{ column }} as {{ name }}
+        {%- endfor %}
+    from {{ this }} as loaded
+    where not exists (select 1 from restated where restated.{{ unique_key }} = loaded.{{ unique_key }})
+    {%- endif %}
+
+)
+{%- endmacro %}
+
+
+{#- WHERE clause of an incremental attributed model: on an incremental run only rows that
+    are new (re-read) or whose value of a `priors` column changed are written. -#}
+{% macro only_new_or_changed_rows(priors) -%}
+{%- if is_incremental() %}
+where is_restated
+    {%- for name, column, type in priors %}
+    or {{ column }} is distinct from {{ name }}
+    {%- endfor %}
+{%- endif %}
+{%- endmacro %}
