@@ -47,10 +47,15 @@ def one_size(n: int, mode: str = "upsert") -> dict:
             con.execute(f"""CREATE TABLE main.profiles AS SELECT 'p' || lpad(i::VARCHAR, 8, '0') AS profile_id,
                 'person' || i || '@example.com' AS email, 'Name' || (i % 5000) AS first_name,
                 (i * 7) % 100 AS score, 'granted' AS consent FROM range({n}) t(i)""")
+            # the contact rule every plan joins (the dbt mart in a real warehouse): all contactable on crm
+            con.execute("""CREATE TABLE main.contactable_profiles AS SELECT profile_id, 'crm' AS channel,
+                true AS is_contactable, 'no_deletion_request' AS reason, false AS is_deletion_requested FROM main.profiles""")
+            con.execute("CREATE TABLE main.deletion_requests (request_id VARCHAR, email VARCHAR, profile_id VARCHAR, "
+                        "requested_at TIMESTAMP)")
         spec = SyncSpec(name="bench", model="profiles", model_table="profiles", destination="noop",
                         object="contacts", mode=mode, primary_key="profile_id", match_on={"email": "email"},
                         fields={"first": "first_name", "score": "round(score * 1.5, 1)"},
-                        where="consent = 'granted'", batch_size=1000)
+                        where="consent = 'granted'", batch_size=1000, channel="crm")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         first = run_sync(spec, NoOp(), wh)
         rss_after_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

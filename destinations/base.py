@@ -20,6 +20,9 @@ class Operation(str, enum.Enum):
     DELETE = "delete"  # delete what this sync created (mirror mode)
     ADD_MEMBER = "add_member"  # add to a list or audience (membership mode)
     REMOVE_MEMBER = "remove_member"  # remove from a list or audience
+    # Erase the person from the tool (a privacy deletion request), whichever sync or
+    # source put them there: fields carry the identifiers ("email"), key the profile id.
+    DELETE_PERSON = "delete_person"
 
 
 class ResultStatus(str, enum.Enum):

@@ -46,7 +46,7 @@ class FileDestination:
         self.folder = Path(folder)
         self.fmt = fmt
         self.capabilities = Capabilities(
-            operations=frozenset(Operation), max_batch_size=10_000, max_requests_per_second=None, max_concurrency=1
+            operations=frozenset(Operation) - {Operation.DELETE_PERSON}, max_batch_size=10_000, max_requests_per_second=None, max_concurrency=1
         )
         self._seq = itertools.count(1)
         self._lock = threading.Lock()

@@ -49,7 +49,7 @@ API_URL = "https://api.hubapi.com"
 MAX_BATCH = 100  # inputs per batch/upsert and batch/read call
 # Private apps on Free/Starter: 100 requests per 10 s (Professional/Enterprise: 190).
 DEFAULT_RPS = 10.0
-OPERATIONS = frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE,
+OPERATIONS = frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.DELETE_PERSON,
                         Operation.ADD_MEMBER, Operation.REMOVE_MEMBER})
 # Error categories/codes that will not change on a retry of the same data.
 PERMANENT = frozenset({
@@ -206,6 +206,7 @@ class HubSpotDestination:
             Operation.UPSERT: self._upsert,
             Operation.UPDATE: self._update,
             Operation.DELETE: self._delete,
+            Operation.DELETE_PERSON: self._delete,  # GDPR delete is already permanent
             Operation.ADD_MEMBER: self._membership,
             Operation.REMOVE_MEMBER: self._membership,
         }[batch.operation]

@@ -120,7 +120,7 @@ class KlaviyoDestination:
         self.job_timeout = job_timeout
         self._sleep = sleep
         self.capabilities = Capabilities(
-            operations=frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE,
+            operations=frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.DELETE_PERSON,
                                   Operation.ADD_MEMBER, Operation.REMOVE_MEMBER}),
             max_batch_size=MAX_LIST_IDS,
             max_requests_per_second=requests_per_second,

@@ -205,7 +205,7 @@ class MailchimpDestination:
         self.delete_mode = delete_mode
         self._auth_hint = f"check the API key in env {api_key_env}" if api_key_env else "check the API key"
         self.capabilities = Capabilities(
-            operations=frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE,
+            operations=frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.DELETE_PERSON,
                                   Operation.ADD_MEMBER, Operation.REMOVE_MEMBER}),
             max_batch_size=MAX_BATCH,
             max_requests_per_second=requests_per_second,
@@ -269,6 +269,8 @@ class MailchimpDestination:
                 results += self._remove_from_segment(batch, list_id, seg, chunk)  # type: ignore[arg-type]
             elif op is Operation.UPDATE:
                 results += self._each(chunk, lambda r: self._update_one(batch, list_id, r))
+            elif op is Operation.DELETE_PERSON:  # a privacy deletion is permanent whatever delete_mode says
+                results += self._each(chunk, lambda r: self._delete_one(batch, list_id, r, permanent=True))
             else:
                 results += self._each(chunk, lambda r: self._delete_one(batch, list_id, r))
         return check_results(batch, results)
@@ -506,11 +508,11 @@ class MailchimpDestination:
         resp = self.client.request("PATCH", f"{self.base_url}/lists/{list_id}/members/{h}", json=body, idempotent=True)
         return self._single(batch, record, resp, h, missing_ok=False)
 
-    def _delete_one(self, batch: Batch, list_id: str, record: Record) -> RecordResult:
+    def _delete_one(self, batch: Batch, list_id: str, record: Record, *, permanent: bool = False) -> RecordResult:
         h = self._hash(record)
         if not h:
             return self._no_id(record)
-        if self.delete_mode == "archive":
+        if self.delete_mode == "archive" and not permanent:
             resp = self.client.request("DELETE", f"{self.base_url}/lists/{list_id}/members/{h}")
         else:
             resp = self.client.request(

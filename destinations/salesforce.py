@@ -69,7 +69,7 @@ MAX_BULK_BATCH = 10_000
 DEFAULT_BULK_THRESHOLD = 2_000
 # Salesforce limits by API calls per 24 h, not per second: this is our own pacing.
 DEFAULT_RPS = 20.0
-OPERATIONS = frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE,
+OPERATIONS = frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.DELETE_PERSON,
                         Operation.ADD_MEMBER, Operation.REMOVE_MEMBER})
 # statusCodes that a retry of the same data will not change.
 PERMANENT = frozenset({
@@ -249,6 +249,7 @@ class SalesforceDestination:
             Operation.UPSERT: self._upsert,
             Operation.UPDATE: self._update,
             Operation.DELETE: self._delete,
+            Operation.DELETE_PERSON: self._delete,  # the Contact/Lead by id or external id
             Operation.ADD_MEMBER: self._add_members,
             Operation.REMOVE_MEMBER: self._remove_members,
         }[batch.operation]

@@ -72,7 +72,7 @@ class WebhookDestination:
         self._secret = SecretStr(secret)  # never shown by a repr or a traceback's locals
         self._secret_hint = f" (secret from env {secret_env})" if secret_env else ""
         self.capabilities = Capabilities(
-            operations=frozenset(Operation),
+            operations=frozenset(Operation) - {Operation.DELETE_PERSON},  # no person to erase: removal only
             max_batch_size=max_batch_size,
             max_requests_per_second=requests_per_second,
             max_concurrency=max_concurrency,

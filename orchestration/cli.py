@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from orchestration import settings
+from orchestration.cli_privacy import add_privacy_commands
 from orchestration.cli_score import add_score_file
 from orchestration.cli_sync import UsageError, add_sync_commands
 from orchestration.cli_webhooks import add_webhook_commands
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate(sub)
     add_summary(sub)
     add_sync_commands(sub)
+    add_privacy_commands(sub)
     add_score_file(sub)
     add_webhook_commands(sub)
     return parser

@@ -105,12 +105,13 @@ def run_syncs(args: argparse.Namespace) -> int:
         return 1 if errors else 0
     console = _console()
     table = Table(title=f"{len(specs)} syncs")
-    for col in ("sync", "model", "destination", "object", "mode", "trigger"):
+    for col in ("sync", "model", "destination", "object", "mode", "channel", "trigger"):
         table.add_column(col)
     for s in specs:
         trigger = ", ".join(filter(None, [s.trigger.cron and f"cron {s.trigger.cron}",
                                           s.trigger.on_upstream_change and "on upstream change"]))
-        table.add_row(s.name, s.model, s.destination, s.object, s.mode.value, trigger or "manual")
+        channel = s.channel.value + (" (consent override)" if s.consent_override else "")
+        table.add_row(s.name, s.model, s.destination, s.object, s.mode.value, channel, trigger or "manual")
     console.print(table)
     for error in errors:
         console.print(f"[red]invalid[/red] {error}", soft_wrap=True)
@@ -137,6 +138,11 @@ def _print_report(report, as_json: bool) -> None:
     actions = ", ".join(f"{a} {n:,}" for a, n in sorted(report.actions.items()) if n) or "nothing to do"
     held = f"; newly held out {report.holdout_assigned:,}" if report.holdout_assigned else ""
     console.print(f"model rows {report.model_rows:,}; in destination before {report.in_destination:,}; {actions}{held}")
+    if report.consent_override:
+        console.print(f"[yellow]consent override ({report.channel}): {report.consent_override}[/yellow]", soft_wrap=True)
+    if report.deletions:
+        done = ", ".join(f"{s} {n:,}" for s, n in sorted(report.deletions.items()))
+        console.print(f"deletion requests: {done} (outflow privacy report)")
     if report.sample and (report.dry_run or report.status == "refused"):
         for op, keys in sorted(report.sample.items()):
             console.print(f"sample {op}: {', '.join(keys)}", soft_wrap=True)

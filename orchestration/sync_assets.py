@@ -113,6 +113,11 @@ def _metadata(report: RunReport) -> dict:
             meta[f"{kind}_{op}"] = n
     for action, n in report.actions.items():
         meta[f"action_{action}"] = n
+    meta["channel"] = report.channel
+    if report.consent_override:  # logged on every run it applies to (docs/privacy.md)
+        meta["consent_override"] = report.consent_override
+    for outcome, n in report.deletions.items():
+        meta[f"deletion_requests_{outcome}"] = n
     if report.error:
         meta["error"] = report.error
     return meta

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import logging
 import os
 import time
 import uuid
@@ -31,6 +32,7 @@ from destinations.base import (
     check_results,
 )
 from orchestration.sync import state as st
+from orchestration.sync.deletions import carry_out_deletions, pending_requests, record_deleted_profiles, require_rule_tables
 from orchestration.sync.plan import (
     ACTION,
     HASH,
@@ -43,6 +45,7 @@ from orchestration.sync.plan import (
 )
 from orchestration.sync.spec import SyncSpec
 
+log = logging.getLogger(__name__)
 PLAN_TABLE = "outflow_plan"
 MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "512MB")
 CHECKPOINT_THRESHOLD = "1GB"
@@ -71,6 +74,9 @@ class RunReport:
     duration_seconds: float = 0.0
     records_per_second: float = 0.0
     error: str | None = None  # refusal numbers, or why the run failed
+    channel: str | None = None
+    consent_override: str | None = None  # the override's reason, when the sync lifts its consent rule
+    deletions: dict[str, int] = field(default_factory=dict)  # deletion requests: done/pending/failed (dry run: open)
 
     @property
     def planned_total(self) -> int:
@@ -173,7 +179,11 @@ def run_sync(
     started = time.monotonic()
     run_id = uuid.uuid4().hex
     report = RunReport(sync=spec.name, run_id=run_id, status="running", dry_run=dry_run,
-                       full_resync=full_resync, forced=force)
+                       full_resync=full_resync, forced=force, channel=spec.channel.value,
+                       consent_override=spec.consent_override.reason if spec.consent_override else None)
+    if report.consent_override:
+        log.warning("sync %s: consent override for channel %s: %s", spec.name, spec.channel.value,
+                    report.consent_override)
     con = duckdb.connect(str(warehouse_path))
     # The plan table and state index live in DuckDB's buffer pool: a cap makes it spill
     # to disk instead of letting RSS follow the model size (bench/results/sync.json).
@@ -189,6 +199,13 @@ def run_sync(
         st.ensure_tables(con)
         st.mark_interrupted_runs(con, spec.name)
         try:
+            require_rule_tables(con)
+            if dry_run:  # a dry run sends nothing: it only counts the requests a run would carry out
+                record_deleted_profiles(con)
+                if n := len(pending_requests(con, spec.name)):
+                    report.deletions = {"open": n}
+            else:  # before the plan: deletions are never held back by a guardrail
+                report.deletions = carry_out_deletions(con, spec, destination, run_id)
             _plan(con, spec, report, full_resync, sample_size)
         except duckdb.Error as e:  # e.g. the model is not built, or a column went away
             report.status, report.error = "failed", st.redact(f"planning failed: {e}")
@@ -197,7 +214,7 @@ def run_sync(
                 "run_id": run_id, "sync": spec.name, "destination": spec.destination, "mode": spec.mode.value,
                 "started_at": st.utcnow(), "finished_at": st.utcnow(), "status": "failed", "dry_run": dry_run,
                 "full_resync": full_resync, "forced": force, "duration_seconds": report.duration_seconds,
-                "error": report.error,
+                "error": report.error, **_consent_columns(report),
             })
             raise
         refusal = _guardrails(spec, report, force)
@@ -208,6 +225,7 @@ def run_sync(
             "forced": force, "model_rows": report.model_rows, "in_destination": report.in_destination,
             **{col: report.actions.get(a, 0) for a, col in ACTIONS.items()},
             "planned_total": report.planned_total, "planned": report.planned, "error": refusal,
+            **_consent_columns(report),
         }
         if dry_run or refusal:
             report.status = "dry_run" if dry_run else "refused"
@@ -238,6 +256,11 @@ def run_sync(
         if writer is not None:
             writer.close()
         con.close()
+
+
+def _consent_columns(report: RunReport) -> dict:
+    return {"channel": report.channel, "consent_override": report.consent_override,
+            "deletions": report.deletions or None}
 
 
 def _finish(con, report: RunReport, started: float) -> None:
@@ -352,6 +375,7 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
                     "fields_hash": new["fields_hash"] if batch.operation not in REMOVE_OPS else row["_state_hash"],
                     "destination_id": res.destination_id or row["_destination_id"],
                     "idempotency_key": row["idem"], "error": st.redact(res.error), "at": now,
+                    "key_hash": st.key_hash(row[KEY]),
                 })
                 bucket = {ResultStatus.OK: report.succeeded, ResultStatus.RETRYABLE: report.failed,
                           ResultStatus.REJECTED: report.rejected}[res.status]

@@ -38,6 +38,10 @@ STATE_TABLE = "sync_state"
 HOLDOUT_TABLE = "sync_holdout"
 HELD_OUT = "_held_out"
 HOLDOUT_HEX_DIGITS = 8  # the bucket: the first 8 hex digits of the md5, 1 in 2**32 resolution
+# The contact rule (dbt mart) and the engine's own list of deleted profiles: every plan
+# reads the model through both, so no sync can send whom its channel does not allow.
+RULE_SCHEMA, RULE_TABLE = "main", "contactable_profiles"
+DELETED_TABLE = "deleted_profiles"
 
 # Output columns of the plan (fields are f_0..f_n in SyncSpec.sent_fields() order, so
 # destination field names never clash with ours or need quoting).
@@ -134,15 +138,34 @@ def _recorded_holdout(spec: SyncSpec, catalog: str | None) -> exp.Select:
             .where(exp.EQ(this=_col("sync"), expression=_str(spec.name))))
 
 
+def consent_condition(spec: SyncSpec, catalog: str | None = None) -> exp.Expression:
+    """The profile key is contactable on the sync's channel (or, with a consent override,
+    at least not deletion-requested) and not in outflow.deleted_profiles."""
+    rule = exp.table_(RULE_TABLE, db=RULE_SCHEMA, catalog=catalog, quoted=True)
+    allowed = (exp.Not(this=_col("is_deletion_requested")) if spec.consent_override
+               else exp.EQ(this=_col("is_contactable"), expression=exp.true()))
+    contactable = (exp.select(_varchar(_col("profile_id"))).from_(rule)
+                   .where(exp.and_(exp.EQ(this=_col("channel"), expression=_str(spec.channel.value)), allowed)))
+    deleted = (exp.select(_col("profile_id"))
+               .from_(exp.table_(DELETED_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True)))
+    key = _varchar(exp.column(spec.profile_key, table="model_rows", quoted=True))
+    return exp.and_(exp.In(this=key, query=exp.Subquery(this=contactable)),
+                    exp.Not(this=exp.In(this=key.copy(), query=exp.Subquery(this=deleted))))
+
+
 def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None) -> exp.Select:
-    """Model rows: the key, each sent field as f_i (the user's expression embedded)."""
+    """Model rows the contact rule allows: the key, each sent field as f_i (the user's
+    expression embedded)."""
     sel = exp.select(exp.alias_(_varchar(exp.column(spec.primary_key)), KEY, quoted=True))
     for i, sql in enumerate(spec.sent_fields().values()):
         sel = sel.select(exp.alias_(parse_fragment(sql, columns), field_column(i), quoted=True), copy=False)
     if spec.holdout is not None:
         sel = sel.select(exp.alias_(_holdout_bucket_test(spec), HELD_OUT, quoted=True), copy=False)
-    sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, catalog=catalog, quoted=True), copy=False)
-    cond: exp.Expression = exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null()))
+    sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, catalog=catalog, quoted=True,
+                               alias=exp.to_identifier("model_rows", quoted=True)), copy=False)
+    cond: exp.Expression = exp.and_(
+        exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null())),
+        consent_condition(spec, catalog))
     if spec.where:
         cond = exp.and_(exp.Paren(this=parse_fragment(spec.where, columns)), cond)
     return sel.where(cond, copy=False)
@@ -151,7 +174,7 @@ def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None) -> e
 def model_columns_of(spec: SyncSpec) -> list[str]:
     """Every column name a spec's SQL refers to (so the plan can be built without the
     warehouse: validation against the real columns happened at load time)."""
-    names = {spec.primary_key, *spec.match_on.values()}
+    names = {spec.primary_key, spec.profile_key, *spec.match_on.values()}
     for sql in [*spec.fields.values(), *([spec.where] if spec.where else [])]:
         import sqlglot
 

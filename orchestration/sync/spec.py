@@ -56,6 +56,29 @@ class Mode(str, enum.Enum):
         return {Mode.MIRROR: Operation.DELETE, Mode.MEMBERSHIP: Operation.REMOVE_MEMBER}.get(self)
 
 
+class Channel(str, enum.Enum):
+    """What a sync contacts the person through; the warehouse's contact rule
+    (contactable_profiles) decides per profile and channel, see docs/privacy.md."""
+    EMAIL = "email"
+    SMS = "sms"
+    ADS = "ads"
+    CRM = "crm"
+
+
+class ConsentOverride(BaseModel):
+    """Lifts the channel's consent rule for one sync (never a deletion request). The
+    reason is recorded on every run of the sync."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = Field(min_length=1)
+
+    @field_validator("reason")
+    @classmethod
+    def _says_why(cls, v: str) -> str:
+        if len(v.strip()) < 10:
+            raise ValueError("must say why consent does not apply (at least 10 characters)")
+        return v.strip()
+
+
 class Guardrails(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Refuse a run whose removals exceed this share of the records this sync has in the tool.
@@ -101,6 +124,11 @@ class SyncSpec(BaseModel):
     object: str
     mode: Mode
     primary_key: str
+    # Consent: the channel's rule is joined on `profile_key` (a model column holding the
+    # profile_id) when the model is read; an override needs a reason and is logged.
+    channel: Channel
+    profile_key: str = "profile_id"
+    consent_override: ConsentOverride | None = None
     match_on: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, str] = Field(default_factory=dict)
     where: str | None = None
@@ -144,6 +172,10 @@ class SyncSpec(BaseModel):
     def _something_to_send(self) -> SyncSpec:
         if not self.fields and not self.match_on and self.mode is not Mode.MEMBERSHIP:
             raise ValueError("`fields` is empty: map at least one destination field to a model expression")
+        if self.channel is not Channel.CRM and not self.mode.removes and self.consent_override is None:
+            raise ValueError(
+                f"mode: a {self.channel.value} sync must take a person away when their consent is revoked, and "
+                f"{self.mode.value} never removes: use membership or mirror")
         clash = set(self.fields) & set(self.match_on)
         if clash:
             raise ValueError(f"destination field(s) {sorted(clash)} appear in both `fields` and `match_on`: keep one")
@@ -369,12 +401,19 @@ def _pydantic_errors(name: str, e: ValidationError) -> list[SyncSpecError]:
         if loc == "fields" and err["type"] == "value_error":  # "<field>: <problem>" from the validator
             dest, _, msg = msg.partition(": ")
             loc = f"fields.{dest}"
+        key, sep, rest = msg.partition(": ")
+        if loc == "outflow" and sep and key in SyncSpec.model_fields:  # a cross-key check naming its key
+            loc, msg = key, rest
         if err["type"] == "missing":
-            msg = "is required"
+            msg = "is required" if loc != "channel" else (
+                "is required: say what the sync contacts people through (email, sms, ads or crm); "
+                "its consent rule decides who is sent")
         elif err["type"] == "extra_forbidden":
             msg = "is not a known key (check the spelling)"
         elif err["type"] == "enum":
-            msg = f"{err.get('input')!r} is not one of upsert, update, insert, mirror, membership"
+            choices = {"mode": Mode, "channel": Channel}.get(loc)
+            msg = (f"{err.get('input')!r} is not one of {', '.join(m.value for m in choices)}" if choices
+                   else err["msg"])
         out.append(SyncSpecError(name, loc, msg))
     return out
 
@@ -415,6 +454,11 @@ def load_sync(
     if spec.primary_key.lower() not in lowered:
         errors.append(SyncSpecError(name, "primary_key",
                                     f"{spec.primary_key!r} is not a column of {model}: pick one of {sorted(columns)}"))
+    if spec.profile_key.lower() not in lowered:
+        errors.append(SyncSpecError(name, "profile_key", (
+            f"model {model} has no column {spec.profile_key!r}: consent and deletion requests are decided per "
+            "profile, so a sync must read a model with a profile_id column, or name the column holding the "
+            f"profile id with `profile_key: <column>` (columns: {sorted(columns)})")))
     for dest, col in spec.match_on.items():
         if col.lower() not in lowered:
             errors.append(SyncSpecError(name, f"match_on.{dest}",

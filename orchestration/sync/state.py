@@ -23,6 +23,15 @@ outflow.sync_holdout    one row per (sync, record_key) kept out of the tool by t
     holdout: assigned_at = the run that first held it out (when it would have been added).
     Never deleted: once held out, always held out, so lift (campaign_lift) compares clean
     groups even if the share or salt changes later.
+    error reason, including the operations that carry out deletion requests (action
+    'deletion'). key_hash = sha256 of the record key, so an audit can find a person's rows
+    without the key. Never field values (no PII).
+outflow.deleted_profiles  every profile with a deletion request the engine has seen: the
+    plan of every sync leaves them out for good (even if a model still has them, even on a
+    full resync).
+outflow.deletion_log    one row per (deletion request, sync): how the person was deleted or
+    removed in that sync's destination (delete_person | remove | none), done / pending /
+    failed with the reason, and when (`outflow privacy report`).
 
 A record advances to synced only on an OK result, inside the transaction that commits
 its batch.
@@ -30,9 +39,10 @@ its batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 import duckdb
@@ -100,6 +110,33 @@ DDL = [
         run_id VARCHAR NOT NULL,
         PRIMARY KEY (sync, record_key)
     )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.deleted_profiles (
+        profile_id VARCHAR PRIMARY KEY,
+        request_id VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.deletion_log (
+        request_id VARCHAR NOT NULL,
+        sync VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        profile_id VARCHAR,
+        requested_at TIMESTAMP,
+        method VARCHAR NOT NULL CHECK (method IN ('delete_person', 'remove', 'none')),
+        status VARCHAR NOT NULL CHECK (status IN ('done', 'pending', 'failed')),
+        reason VARCHAR,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at TIMESTAMP,
+        done_at TIMESTAMP,
+        run_id VARCHAR,
+        PRIMARY KEY (request_id, sync)
+    )""",
+]
+# Columns added after the first release: warehouses created earlier get them on the next run.
+MIGRATIONS = [
+    ("sync_changelog", "key_hash", "VARCHAR"),
+    ("sync_runs", "channel", "VARCHAR"),
+    ("sync_runs", "consent_override", "VARCHAR"),
+    ("sync_runs", "deletions", "VARCHAR"),
 ]
 
 STATE_ARROW = pa.schema([
@@ -113,11 +150,17 @@ CHANGELOG_ARROW = pa.schema([
     ("run_id", pa.string()), ("sync", pa.string()), ("record_key", pa.string()), ("action", pa.string()),
     ("operation", pa.string()), ("status", pa.string()), ("fields_hash", pa.string()),
     ("destination_id", pa.string()), ("idempotency_key", pa.string()), ("error", pa.string()),
-    ("at", pa.timestamp("us")),
+    ("at", pa.timestamp("us")), ("key_hash", pa.string()),
 ])
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def key_hash(key: str) -> str:
+    """The changelog's handle on a record key: an audit finds a person's rows by hashing
+    their key, and the log never needs to hold the key itself."""
+    return hashlib.sha256(str(key).encode()).hexdigest()
 
 
 def redact(text: str | None, limit: int = 500) -> str | None:
@@ -144,6 +187,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     catalog = con.execute("SELECT current_database()").fetchone()[0]
     for stmt in DDL:
         con.execute(stmt.replace(f" {SCHEMA}", f' "{catalog}".{SCHEMA}', 1))
+    for tbl, column, kind in MIGRATIONS:
+        con.execute(f'ALTER TABLE "{catalog}".{SCHEMA}.{tbl} ADD COLUMN IF NOT EXISTS {column} {kind}')
 
 
 def mark_interrupted_runs(con: duckdb.DuckDBPyConnection, sync: str) -> int:
@@ -181,6 +226,35 @@ def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
 
 
+def write_rows(
+    con: duckdb.DuckDBPyConnection,
+    writes: list[tuple[str, list[dict], pa.Schema, bool]],
+    then: Callable[[], None] | None = None,
+) -> None:
+    """One transaction: for each (table, rows, schema, replace) the rows are inserted
+    (replace: INSERT OR REPLACE on the table's key), then `then()` runs. Either all of
+    it lands or none."""
+    names = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for i, (name, rows, schema, replace) in enumerate(writes):
+            view = f"_outflow_rows_{i}"
+            con.register(view, to_arrow(list(rows), schema))
+            names.append(view)
+            cols = ", ".join(f'"{c}"' for c in schema.names)
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            con.execute(f"{verb} INTO {table(con, name)} ({cols}) SELECT {cols} FROM {view}")
+        if then is not None:
+            then()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in names:
+            con.unregister(view)
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     state_rows: Iterable[dict],
@@ -190,25 +264,9 @@ def commit_batch(
 ) -> None:
     """One transaction: the batch's new state rows, its changelog rows and the run's
     running totals. Either all of it lands or none (then the batch is re-sent)."""
-    state = to_arrow(list(state_rows), STATE_ARROW)
-    log = to_arrow(list(changelog_rows), CHANGELOG_ARROW)
-    state_cols = ", ".join(STATE_ARROW.names)
-    log_cols = ", ".join(f'"{c}"' for c in CHANGELOG_ARROW.names)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("_outflow_batch_state", state)
-        con.register("_outflow_batch_log", log)
-        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({state_cols}) "
-                    f"SELECT {state_cols} FROM _outflow_batch_state")
-        con.execute(f"INSERT INTO {table(con, 'sync_changelog')} ({log_cols}) SELECT {log_cols} FROM _outflow_batch_log")
-        update_run(con, run_id, run_progress)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_outflow_batch_state")
-        con.unregister("_outflow_batch_log")
+    write_rows(con, [("sync_state", list(state_rows), STATE_ARROW, True),
+                     ("sync_changelog", list(changelog_rows), CHANGELOG_ARROW, False)],
+               then=lambda: update_run(con, run_id, run_progress))
 
 
 def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: str, run_id: str) -> int:
@@ -223,10 +281,4 @@ def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: s
 
 def write_state(con: duckdb.DuckDBPyConnection, state_rows: list[dict]) -> None:
     """State rows alone, in one transaction (the pre-send `pending` marks)."""
-    state = to_arrow(state_rows, STATE_ARROW)
-    cols = ", ".join(STATE_ARROW.names)
-    con.register("_outflow_intent", state)
-    try:
-        con.execute(f"INSERT OR REPLACE INTO {table(con, 'sync_state')} ({cols}) SELECT {cols} FROM _outflow_intent")
-    finally:
-        con.unregister("_outflow_intent")
+    write_rows(con, [("sync_state", state_rows, STATE_ARROW, True)])

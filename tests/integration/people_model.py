@@ -1,5 +1,6 @@
 """The small model table the sync engine tests sync from: people with an email, a first
-name, a score and a consent flag, written to a real DuckDB file."""
+name, a score and a consent flag, written to a real DuckDB file, with a contact rule
+that lets everyone through (the rule itself is tested in test_consent_*.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from tests.contact_rule import allow_everyone
 
 SCHEMA = pa.schema([("profile_id", pa.string()), ("email", pa.string()), ("first_name", pa.string()),
                     ("score", pa.int64()), ("consent", pa.string())])
@@ -21,3 +24,4 @@ def set_model(warehouse: Path, model_rows: list[dict]) -> None:
     model_arrow = pa.Table.from_pylist(model_rows, schema=SCHEMA)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE OR REPLACE TABLE main.people AS SELECT * FROM model_arrow")
+        allow_everyone(con)  # the contact rule every plan reads: everyone, on every channel

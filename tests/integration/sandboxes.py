@@ -6,6 +6,8 @@ distinctive ones, so a test can search every output for them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -58,3 +60,21 @@ class Sandboxes:
 
     def stop(self) -> None:
         stop_all(self.running)
+
+
+@contextmanager
+def running_sandboxes(root: Path, settings: dict[str, dict] | None = None) -> Iterator[Sandboxes]:
+    """Sandboxes for a test that runs the declared syncs: `settings` go on top of their
+    destinations.yml entries (e.g. a faster rate than the tool's own); `.env` holds the
+    credentials and OUTFLOW_DESTINATIONS."""
+    sandboxes = Sandboxes(root)
+    try:
+        if settings:
+            config = yaml.safe_load(sandboxes.config.read_text())
+            for entry, extra in settings.items():
+                config[entry].update(extra)
+            sandboxes.config.write_text(yaml.safe_dump(config, sort_keys=False))
+        sandboxes.env = {**ENV, "OUTFLOW_DESTINATIONS": str(sandboxes.config)}
+        yield sandboxes
+    finally:
+        sandboxes.stop()

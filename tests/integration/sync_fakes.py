@@ -97,6 +97,9 @@ class FakeDestination:
             self.members[r.key] = dict(r.fields)
         elif op is Operation.REMOVE_MEMBER:
             self.members.pop(r.key, None)
+        elif op is Operation.DELETE_PERSON:
+            self.records.pop(r.key, None)
+            self.members.pop(r.key, None)
         return RecordResult(r.key, ResultStatus.OK, destination_id=dest_id)
 
     def close(self) -> None:

@@ -163,7 +163,8 @@ def test_every_destination_holds_exactly_what_the_model_holds(world, entry):
     ids = ", ".join(f"'{k}'" for k in sorted(rows))
     spec = SyncSpec(name=f"hostile_{entry}", model="profiles", model_table="profiles", destination=entry,
                     object=obj, mode=mode, primary_key="profile_id", match_on=match_on, fields=fields,
-                    where=f"profile_id in ({ids})")
+                    where=f"profile_id in ({ids})",
+                    channel="ads" if entry in ("meta_sandbox", "google_ads_sandbox") else "crm")
     destination = build_destination(entry, sandboxes.config, env=ENV)
     try:
         report = run_sync(spec, destination, warehouse)

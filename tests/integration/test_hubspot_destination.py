@@ -43,7 +43,8 @@ def test_upsert_creates_then_updates_by_email_with_ids(sandbox):
     d = dest(sandbox)
     assert isinstance(d, Destination)
     assert d.capabilities.max_batch_size == 100 and d.capabilities.operations == frozenset(
-        {Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.ADD_MEMBER, Operation.REMOVE_MEMBER})
+        {Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operation.DELETE_PERSON, Operation.ADD_MEMBER,
+         Operation.REMOVE_MEMBER})
     res = by_key(d.write(Batch("s", "contacts", Operation.UPSERT, recs(5))))
     assert all(r.status is ResultStatus.OK for r in res.values())
     c3 = sandbox.contact_by_email("user3@example.com")

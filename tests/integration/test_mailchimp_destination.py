@@ -103,6 +103,15 @@ def test_archive_delete_mode_allows_coming_back(sandbox):
     assert sandbox.emails(LIST) == {"person0@example.com"}
 
 
+def test_a_privacy_deletion_is_permanent_even_in_archive_mode(sandbox):
+    dest = fast(sandbox, delete_mode="archive")
+    dest.write(Batch("s", LIST, Operation.UPSERT, people(2)))
+    gone = dest.write(Batch("s", LIST, Operation.DELETE_PERSON, [Record("p00000", {"email": "Person0@Example.com"})]))
+    assert [r.status for r in gone] == [ResultStatus.OK]
+    assert sandbox.member(LIST, "person0@example.com") is None  # not merely archived
+    assert sandbox.emails(LIST) == {"person1@example.com"}
+
+
 def test_membership_add_and_remove(sandbox):
     dest = fast(sandbox)
     recs = people(5) + [Record("bad", {"email": "nope@"})]

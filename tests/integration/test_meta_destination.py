@@ -71,6 +71,23 @@ def test_add_then_remove_members_by_hashed_identifiers(sandbox):
     d.close()
 
 
+def test_a_removal_without_fields_removes_what_the_add_stored(sandbox):
+    """The engine removes a person who left the model with no fields, only the id the
+    add returned: that id is the hashed row, never a raw value."""
+    d = dest(sandbox)
+    added = by_key(d.write(Batch("s", AUD, Operation.ADD_MEMBER, recs(3))))
+    stored = json.loads(added["p00001"].destination_id)
+    assert stored["EMAIL"] == sha("user1@example.com") and all(HEX.match(v) for v in stored.values())
+    gone = [Record("p00001", {}, destination_id=added["p00001"].destination_id),
+            Record("p00002", {}, destination_id="not json"), Record("p00009", {})]
+    res = by_key(d.write(Batch("s", AUD, Operation.REMOVE_MEMBER, tuple(gone))))
+    assert res["p00001"].status is ResultStatus.OK
+    assert {k: res[k].error.split(":")[0] for k in ("p00002", "p00009")} == {
+        "p00002": "MISSING_IDENTIFIER", "p00009": "MISSING_IDENTIFIER"}
+    assert sandbox.member_hashes(AUD) == {sha("user0@example.com"), sha("user2@example.com")}
+    d.close()
+
+
 def test_no_raw_identifier_leaves_the_process(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     d = dest(sandbox)

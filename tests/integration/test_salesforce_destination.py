@@ -50,7 +50,8 @@ def test_upsert_creates_then_updates_by_external_id(sandbox):
     assert isinstance(d, Destination)
     assert d.capabilities.max_batch_size == 200 and d.capabilities.max_concurrency == 4
     assert d.capabilities.operations == frozenset({Operation.UPSERT, Operation.UPDATE, Operation.DELETE,
-                                                   Operation.ADD_MEMBER, Operation.REMOVE_MEMBER})
+                                                   Operation.DELETE_PERSON, Operation.ADD_MEMBER,
+                                                   Operation.REMOVE_MEMBER})
     res = by_key(d.write(Batch("s", "Contact", Operation.UPSERT, recs(5))))
     assert all(r.status is ResultStatus.OK for r in res.values())
     c3 = sandbox.by_external_id("p00003")  # the sync's key is the external id

@@ -83,6 +83,8 @@ def test_webhook_sync_materialises_with_counts_and_passing_checks(defs, sync_env
             "select count(*) from profiles where email is not null and not is_deletion_requested").fetchall()[0][0]
     assert meta["planned_upsert"] == meta["succeeded_upsert"] == expected > 0
     assert meta["status"] == "succeeded" and meta["records_per_second"] > 0
+    # the world's deletion requests were carried out first (this sync never sent those people)
+    assert meta["channel"] == "crm" and meta["deletion_requests_done"] > 0 and "consent_override" not in meta
     assert _checks(result) == {"guardrail": True, "failed_record_share": True}
     assert len(receiver.state.records["contacts"]) == expected
 
@@ -105,8 +107,9 @@ def test_mass_removal_is_refused_as_a_failed_guardrail_check(defs, sync_env):
     assert first.success and _checks(first)["guardrail"]
     lines = sum(1 for f in outbox.rglob("*.jsonl") for _ in f.open())
     assert lines == _meta(first, "lead_scores_file")["succeeded_upsert"]
-    with duckdb.connect(str(warehouse)) as con:  # most of the audience withdraws email consent
-        con.execute("update profiles set consent_email = 'revoked' where hash(profile_id) % 10 < 8")
+    with duckdb.connect(str(warehouse)) as con:  # most of the audience withdraws email consent (the contact rule)
+        con.execute("update contactable_profiles set is_contactable = false, reason = 'unsubscribed' "
+                    "where channel = 'email' and hash(profile_id) % 10 < 8")
 
     refused = _materialize(defs, "lead_scores_file")
     checks = {e.check_name: e for e in refused.get_asset_check_evaluations()}

@@ -69,7 +69,7 @@ def test_refused_run_exits_3_and_partial_run_exits_4(cli):
     outflow, warehouse, _ = cli
     outflow("run", "lead_scores_file")
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("update profiles set consent_email = 'revoked'")
+        con.execute("update contactable_profiles set is_contactable = false where channel = 'email'")
     proc = outflow("run", "lead_scores_file", expect=3)
     assert "remov" in proc.stdout  # the refusal says how many removals, of how many
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 def spec(mode: str = "upsert", **kw) -> SyncSpec:
     base = dict(name=f"people_{mode}", model="people", model_table="people", destination="fake", object="contacts",
                 mode=mode, primary_key="profile_id", match_on={"email": "email"},
-                fields={"first": "first_name", "score": "score * 10"}, where="consent = 'granted'")
+                fields={"first": "first_name", "score": "score * 10"}, where="consent = 'granted'", channel="crm")
     return SyncSpec(**{**base, **kw})
 
 

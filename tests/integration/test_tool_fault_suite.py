@@ -191,7 +191,7 @@ def test_faults_and_killed_runs_converge_to_the_model(tmp_path, name, seed):
     model = {r["profile_id"]: r for r in rows(60)}
     set_model(warehouse, list(model.values()))
     spec = SyncSpec(name=f"people_to_{name}", model="people", model_table="people", destination="tool",
-                    object=tool.object, mode=tool.mode, primary_key="profile_id",
+                    object=tool.object, mode=tool.mode, primary_key="profile_id", channel="crm",
                     match_on={tool.match_on: "email"}, fields=tool.fields, where="consent = 'granted'",
                     max_attempts=100, batch_size=12, guardrails={"max_remove_share": 1.0})
     ever = dict(model)  # everyone who was ever in the model

@@ -14,6 +14,7 @@ import sqlglot
 from orchestration.sync import state as st
 from orchestration.sync.plan import model_summary_query, python_hash, render_plan
 from orchestration.sync.spec import Mode, SyncSpec
+from tests.contact_rule import allow_everyone
 
 STATUSES = ["synced", "failed", "rejected", "removed", "pending"]
 
@@ -21,7 +22,7 @@ STATUSES = ["synced", "failed", "rejected", "removed", "pending"]
 def make_spec(mode: str, max_attempts: int = 3, where: str | None = "score >= 0") -> SyncSpec:
     return SyncSpec(name="s1", model="people", model_table="people", destination="d", object="o", mode=mode,
                     primary_key="profile_id", match_on={"email": "email"}, fields={"first": "lower(first_name)"},
-                    where=where, max_attempts=max_attempts)
+                    where=where, max_attempts=max_attempts, channel="crm")
 
 
 def random_world(rng: random.Random, spec: SyncSpec):
@@ -84,6 +85,7 @@ def load_world(con, model, state):
     model_arrow = pa.table(list(zip(*model)) if model else [[]] * 4, schema=pa.schema(
         [("profile_id", pa.string()), ("email", pa.string()), ("first_name", pa.string()), ("score", pa.int32())]))
     con.execute("INSERT INTO main.people SELECT * FROM model_arrow")
+    allow_everyone(con)
     con.execute("DELETE FROM outflow.sync_state")
     state_arrow = pa.table(list(zip(*state)) if state else [[]] * 6, schema=pa.schema(
         [("sync", pa.string()), ("record_key", pa.string()), ("fields_hash", pa.string()), ("status", pa.string()),

@@ -13,7 +13,7 @@ COLUMNS = {"profiles": ["profile_id", "email", "first_name", "score", "consent_e
 
 def exposure(name: str, model: str = "profiles", **outflow) -> dict:
     block = {"destination": "hub", "object": "contacts", "mode": "upsert", "primary_key": "profile_id",
-             "match_on": {"email": "email"}, "fields": {"firstname": "first_name"}, **outflow}
+             "match_on": {"email": "email"}, "fields": {"firstname": "first_name"}, "channel": "crm", **outflow}
     return {
         "name": name, "type": "application", "owner": {"name": "Growth"},
         "depends_on": {"nodes": [f"model.outflow.{model}"]},
@@ -168,6 +168,49 @@ def test_modes_that_remove():
 
 def test_spec_is_immutable():
     spec = SyncSpec(name="s", model="m", model_table="m", destination="d", object="o", mode="upsert",
-                    primary_key="id", fields={"a": "a"})
+                    primary_key="id", fields={"a": "a"}, channel="crm")
     with pytest.raises(Exception):
         spec.name = "t"
+
+
+# ----------------------------------------------------------------- consent
+
+
+def test_channel_is_required_and_named():
+    e = exposure("s1")
+    del e["config"]["meta"]["outflow"]["channel"]  # one dict, mirrored under meta
+    _, errors = load(e)
+    assert [(x.sync, x.key) for x in errors] == [("s1", "channel")]
+    assert "email, sms, ads or crm" in errors[0].message
+    assert errors_for(channel="fax") == [("channel", "'fax' is not one of email, sms, ads, crm")]
+
+
+@pytest.mark.parametrize("channel", ["email", "sms", "ads"])
+def test_a_consent_channel_needs_a_mode_that_removes(channel):
+    (err,) = errors_for(channel=channel, mode="upsert")
+    assert err[0] == "mode" and "never removes" in err[1] and channel in err[1]
+    specs, errors = load(exposure("s1", channel=channel, mode="membership", fields={}))
+    assert not errors and specs[0].channel.value == channel
+
+
+def test_consent_override_needs_a_reason():
+    assert errors_for(channel="email", consent_override={})[0][0] == "consent_override.reason"
+    (err,) = errors_for(channel="email", consent_override={"reason": "  why  "})
+    assert err[0] == "consent_override.reason" and "say why" in err[1]
+    specs, errors = load(exposure("s1", channel="email",
+                                  consent_override={"reason": "transactional receipts, contract basis"}))
+    assert not errors and specs[0].consent_override.reason == "transactional receipts, contract basis"
+
+
+def test_a_model_without_profile_id_must_name_its_profile_key():
+    COLUMNS["orders"] = ["order_id", "customer_profile", "total"]
+    try:
+        e = exposure("order_export", model="orders", primary_key="order_id", match_on={}, fields={"t": "total"})
+        _, errors = load(e)
+        assert [(x.sync, x.key) for x in errors] == [("order_export", "profile_key")]
+        assert "profile_key: <column>" in errors[0].message and "orders" in errors[0].message
+        specs, errors = load(exposure("order_export", model="orders", primary_key="order_id", match_on={},
+                                      fields={"t": "total"}, profile_key="customer_profile"))
+        assert not errors and specs[0].profile_key == "customer_profile"
+    finally:
+        del COLUMNS["orders"]

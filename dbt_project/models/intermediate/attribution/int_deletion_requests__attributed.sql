@@ -15,6 +15,7 @@ keys as (
 
 select
     {{ attributed_profile(attribution_keys) }},
+    requests.email,
     requests.requested_at
 from requests
 {{ attribution_joins('requests', attribution_keys) }}
