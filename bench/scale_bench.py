@@ -75,13 +75,15 @@ def sync_specs() -> dict[str, Any]:
     return {
         "contacts": SyncSpec(
             name="bench_contacts", model="profiles", model_table="profiles", destination="salesforce_bench",
-            object="Contact", mode="upsert", primary_key="profile_id", match_on={"Email": "email"},
+            object="Contact", mode="upsert", channel="crm", primary_key="profile_id", match_on={"Email": "email"},
             fields={"FirstName": "first_name", "LastName": "coalesce(last_name, 'Unknown')", "Title": "job_title",
                     "Lead_Score__c": "lead_score", "Lead_Grade__c": "lead_grade"},
             where=where),
         "audience": SyncSpec(
             name="bench_audience", model="profiles", model_table="profiles", destination="meta_bench",
-            object=AUDIENCE, mode="membership", primary_key="profile_id", match_on={"email": "email"},
+            object=AUDIENCE, mode="membership", channel="ads",
+            # The benchmark sizes the engine, not the consent rule: every profile with an email.
+            consent_override={"reason": "scale benchmark: every profile with an email"}, primary_key="profile_id", match_on={"email": "email"},
             fields={"first_name": "first_name", "last_name": "last_name", "country": "country_code"},
             where=where, guardrails={"max_remove_share": 0.5}),
     }
@@ -232,6 +234,12 @@ def memory_seed(rows: int, work: Path, changed_share: float = 0.02) -> None:
             'person' || i || '@example.com' AS email, 'First' || (i % 5000) AS first_name,
             'Last' || (i % 7919) AS last_name, ['US', 'GB', 'DE', 'FR'][1 + i % 4] AS country_code,
             'Engineer' AS job_title, i % 100 AS lead_score, 'B' AS lead_grade FROM range({rows}) t(i)""")
+        # The contact rule and deletion requests as dbt builds them (tables): everyone contactable.
+        con.execute("""CREATE TABLE main.contactable_profiles AS SELECT profile_id, c.channel, true AS is_contactable,
+            'opted_in' AS reason, false AS is_deletion_requested FROM main.profiles
+            CROSS JOIN (VALUES ('email'), ('sms'), ('ads'), ('crm')) AS c(channel)""")
+        con.execute("CREATE TABLE main.deletion_requests "
+                    "(request_id VARCHAR, email VARCHAR, profile_id VARCHAR, requested_at TIMESTAMP)")
         st.ensure_tables(con)
         catalog = con.execute("SELECT current_database()").fetchall()[0][0]
         con.execute(f"""INSERT INTO {st.table(con, 'sync_state')} (sync, record_key, fields_hash, status, attempts,
