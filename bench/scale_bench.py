@@ -12,8 +12,8 @@ the largest resident set of any process in that tree (dbt runs Splink in-process
 build's peak is dbt's). A sync step is split in two figures: its plan (a dry run: model
 summary, plan table, counts) beside a bare DuckDB EXCEPT over the same columns, measured in
 the same process against the model as it was at the previous sync; and its apply (plan +
-send + state commits). The sandboxes run in this process on ephemeral loopback ports,
-without limits, and the destinations with their client-side rate limits lifted.
+send + state commits). The sandboxes run in processes of their own on ephemeral loopback
+ports, without limits, and the destinations with their client-side rate limits lifted.
 
 Prints a table and writes bench/results/<UTC date>.json (with `uptime` before and after,
 so figures taken on a busy machine can be judged). Not part of `make test`.
@@ -107,15 +107,42 @@ def destination(which: str, url: str):
     return mod.from_config("meta_bench", cfg, where=where, env=env)
 
 
+class SandboxProcess:
+    """A sandbox in a process of its own, as the real tool is another machine: its request
+    handling does not compete with the sync for this interpreter's lock."""
+
+    def __init__(self, factory, *args, **kwargs):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._here, there = ctx.Pipe()
+        self._proc = ctx.Process(target=self._serve, args=(factory, args, kwargs, there), daemon=True)
+        self._proc.start()
+        self.url = self._here.recv()
+
+    @staticmethod
+    def _serve(factory, args, kwargs, conn) -> None:
+        box = factory(*args, **kwargs)
+        with box:
+            conn.send(box.url)
+            conn.recv()  # "stop"
+
+    def stop(self) -> None:
+        try:
+            self._here.send("stop")
+        except OSError:
+            pass
+        self._proc.join(timeout=30)
+        if self._proc.is_alive():
+            self._proc.kill()
+
+
 def start_sandboxes() -> dict[str, Any]:
     from destinations.sandbox.meta import MetaSandbox
     from destinations.sandbox.salesforce import SalesforceSandbox
 
-    boxes = {"contacts": SalesforceSandbox(token=SALESFORCE_TOKEN, campaigns=[CAMPAIGN], port=0),
-             "audience": MetaSandbox(token=META_TOKEN, audiences=[AUDIENCE], port=0)}
-    for box in boxes.values():
-        box.start()
-    return boxes
+    return {"contacts": SandboxProcess(SalesforceSandbox, token=SALESFORCE_TOKEN, campaigns=[CAMPAIGN], port=0),
+            "audience": SandboxProcess(MetaSandbox, token=META_TOKEN, audiences=[AUDIENCE], port=0)}
 
 
 def cpu_seconds() -> float:
