@@ -165,7 +165,7 @@ def sync_step(which: str, url: str, warehouse: Path) -> dict[str, Any]:
     next run's EXCEPT baseline."""
     import duckdb
 
-    from orchestration.sync.apply import run_sync
+    from orchestration.sync.apply import MEMORY_LIMIT, run_sync
 
     spec = sync_specs()[which]
     snapshot = f"bench_snapshot.{spec.name}"
@@ -173,7 +173,7 @@ def sync_step(which: str, url: str, warehouse: Path) -> dict[str, Any]:
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS bench_snapshot")
         con.execute(f"CREATE TABLE IF NOT EXISTS {snapshot} AS SELECT {cols} FROM main.{spec.model_table} WHERE false")
-        con.execute(f"SET memory_limit = '{os.environ.get('OUTFLOW_SYNC_MEMORY_LIMIT', '512MB')}'")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # the engine's, so both run under the same cap
         t = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE bench_except AS SELECT {cols} FROM main.{spec.model_table} "
                     f"WHERE {spec.where} EXCEPT SELECT * FROM {snapshot}")

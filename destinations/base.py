@@ -120,3 +120,24 @@ def check_results(batch: Batch, results: Sequence[RecordResult]) -> list[RecordR
             retryable=True,
         )
     return list(results)
+
+
+class PreparedMemo:
+    """What a destination's `prepare` derived from a record's fields (normalised, hashed
+    identifiers), kept for the `write` of the same record that follows, so the work is
+    done once. A hit needs the same sync, key and equal fields; anything else (a miss,
+    an entry dropped at the cap) is derived again. Safe across the engine's threads:
+    single dict operations only."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._items: dict[tuple[str, str], tuple[Mapping[str, Any], Any]] = {}
+
+    def put(self, sync: str, record: Record, value: Any) -> None:
+        if len(self._items) >= self.limit:  # writes that never came (an aborted run)
+            self._items.clear()
+        self._items[(sync, record.key)] = (record.fields, value)
+
+    def take(self, sync: str, record: Record) -> Any | None:
+        hit = self._items.pop((sync, record.key), None)
+        return hit[1] if hit is not None and hit[0] == record.fields else None

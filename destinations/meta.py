@@ -47,6 +47,7 @@ Errors ({"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}, H
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -66,6 +67,7 @@ from destinations.base import (
     Capabilities,
     DestinationError,
     Operation,
+    PreparedMemo,
     Record,
     RecordResult,
     ResultStatus,
@@ -107,6 +109,7 @@ QUALIFIERS = frozenset({"COUNTRY"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AUDIENCE_ID = re.compile(r"^\d{1,20}$")
+_NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
 
 # --------------------------------------------------------------------------- normalisation
 # Meta's "Hashing and normalizing data" rules; the SDK's CustomAudienceMixin.normalize_key is
@@ -120,14 +123,21 @@ def _text(value: Any) -> str:
 def _letters(value: Any) -> str:
     """Lower-case letters only (any script: Meta accepts UTF-8 names), no digits,
     punctuation or spaces."""
-    return "".join(ch for ch in _text(value) if ch.isalpha())
+    text = _text(value)
+    if text.isascii():  # the common case, in C: ASCII letters are exactly [a-z] once lower-cased
+        return _NOT_ASCII_LETTER.sub("", text)
+    return "".join(ch for ch in text if ch.isalpha())
 
 
 def normalise_country(value: Any) -> str | None:
     """ISO 3166-1 alpha-2, lower-case; names and alpha-3 codes are looked up."""
     if value is None or not str(value).strip():
         return None
-    text = str(value).strip()
+    return _country(str(value).strip())
+
+
+@functools.lru_cache(maxsize=4096)  # a handful of values, looked up once per record
+def _country(text: str) -> str | None:
     if re.fullmatch(r"[A-Za-z]{2}", text):
         return text.lower() if pycountry.countries.get(alpha_2=text.upper()) else None
     try:
@@ -184,7 +194,9 @@ def _dob(value: Any) -> tuple[str, str, str] | None:
 def _first(fields: Mapping[str, Any], names: Sequence[str]) -> Any:
     for name in names:
         value = fields.get(name)
-        if value is not None and str(value).strip():
+        if value is None:
+            continue
+        if (value if isinstance(value, str) else str(value)).strip():
             return value
     return None
 
@@ -228,8 +240,16 @@ def hashed_row(fields: Mapping[str, Any], *, default_region: str | None = "US") 
 
 def row_id(row: Mapping[str, str]) -> str:
     """A member's destination_id: its hashed row as JSON (hashes only), so a removal, which the
-    engine sends without fields, removes exactly the row that was added."""
-    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
+    engine sends without fields, removes exactly the row that was added.
+
+    Keys sorted, no spaces: the bytes of json.dumps(row, sort_keys=True, separators=(",", ":")),
+    which is stored in sync_state. Keys are schema names and values hex digests, which JSON
+    never escapes, so the string is joined directly (json.dumps was most of a prepare's cost);
+    anything else goes through json.dumps."""
+    text = "".join(row) + "".join(row.values())
+    if not (text.isascii() and text.isalnum()):
+        return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
+    return "{" + ",".join(f'"{k}":"{row[k]}"' for k in sorted(row)) + "}"
 
 
 def row_from_id(destination_id: str | None) -> dict[str, str] | None:
@@ -355,6 +375,8 @@ class MetaAudienceDestination:
         self.base_url = f"{base_url.rstrip('/')}/{api_version}"
         self.default_phone_region = default_phone_region
         self.rows_per_request = rows_per_request
+        # prepare's hashed rows, for the write that follows (hashing is most of its cost)
+        self._prepared = PreparedMemo(limit=4 * max_batch_size)
         self._token_hint = (f"the access token in env {access_token_env}" if access_token_env
                             else "the access token")
         self.capabilities = Capabilities(
@@ -385,8 +407,12 @@ class MetaAudienceDestination:
                                    retryable=False)
         results: list[RecordResult] = []
         sendable: list[tuple[Record, dict[str, str]]] = []
+        ids: dict[str, str] = {}  # key -> row_id, where prepare made it
         for rec in batch.records:
-            row = hashed_row(rec.fields, default_region=self.default_phone_region)
+            hit = self._prepared.take(batch.sync, rec)
+            row = hashed_row(rec.fields, default_region=self.default_phone_region) if hit is None else hit[0]
+            if hit is not None:
+                ids[rec.key] = hit[1]
             if not row and batch.operation is Operation.REMOVE_MEMBER:
                 row = row_from_id(rec.destination_id) or {}
             if not set(row) - QUALIFIERS:
@@ -405,7 +431,7 @@ class MetaAudienceDestination:
 
             def send(part: Sequence[Record], _chunk=records, _session=session, _rows=rows) -> list[RecordResult]:
                 whole = len(part) == len(_chunk)
-                return self._send(what, method, batch.target, part, _rows, _session if whole else None)
+                return self._send(what, method, batch.target, part, _rows, _session if whole else None, ids)
 
             try:
                 results += split_batch_retry(records, send, redactor=self.client.redact)
@@ -422,7 +448,10 @@ class MetaAudienceDestination:
         out = []
         for rec in batch.records:
             row = hashed_row(rec.fields, default_region=self.default_phone_region)
-            out.append(RecordResult(rec.key, ResultStatus.OK, destination_id=row_id(row)) if set(row) - QUALIFIERS
+            if set(row) - QUALIFIERS:
+                rid = row_id(row)
+                self._prepared.put(batch.sync, rec, (row, rid))
+            out.append(RecordResult(rec.key, ResultStatus.OK, destination_id=rid) if set(row) - QUALIFIERS
                        else RecordResult(rec.key, ResultStatus.REJECTED, error="MISSING_IDENTIFIER: no usable "
                                          "email, phone, name, city, state, zip, date of birth or gender"))
         return out
@@ -433,7 +462,8 @@ class MetaAudienceDestination:
     # ---- one call
 
     def _send(self, what: str, method: str, audience: str, part: Sequence[Record],
-              rows: Mapping[str, Mapping[str, str]], session: Mapping[str, Any] | None) -> list[RecordResult]:
+              rows: Mapping[str, Mapping[str, str]], session: Mapping[str, Any] | None,
+              ids: Mapping[str, str] | None = None) -> list[RecordResult]:
         body = users_body([rows[r.key] for r in part], session)
         # Adding or removing the same hashes again is harmless: safe to retry.
         resp = self.client.request(method, f"{self.base_url}/{audience}/users", json=body, idempotent=True)
@@ -442,7 +472,7 @@ class MetaAudienceDestination:
         payload = _json(resp)
         if not isinstance(payload, Mapping):
             raise DestinationError(f"{what}: HTTP {resp.status_code} body is not a JSON object", retryable=True)
-        return self._map(what, part, rows, payload)
+        return self._map(what, part, rows, payload, ids or {})
 
     def _raise(self, what: str, audience: str, resp: requests.Response) -> None:
         err = graph_error(resp)
@@ -468,7 +498,7 @@ class MetaAudienceDestination:
         raise DestinationError(f"{what}: HTTP {status} {reason}", retryable=transient)
 
     def _map(self, what: str, part: Sequence[Record], rows: Mapping[str, Mapping[str, str]],
-             payload: Mapping[str, Any]) -> list[RecordResult]:
+             payload: Mapping[str, Any], ids: Mapping[str, str]) -> list[RecordResult]:
         received = _int(payload.get("num_received"))
         if received is None or received < len(part):
             return [RecordResult(r.key, ResultStatus.RETRYABLE, error=(
@@ -479,11 +509,12 @@ class MetaAudienceDestination:
         invalid = _int(payload.get("num_invalid_entries")) or 0
         results = []
         for r in part:
-            if bad & set(rows[r.key].values()):
+            if bad and not bad.isdisjoint(rows[r.key].values()):
                 results.append(RecordResult(r.key, ResultStatus.REJECTED, error="META_INVALID_ENTRY: Meta "
                                             "reported this row's hashed value as invalid"))
             else:
-                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=row_id(rows[r.key])))
+                rid = ids.get(r.key) or row_id(rows[r.key])
+                results.append(RecordResult(r.key, ResultStatus.OK, destination_id=rid))
         unmatched = invalid - sum(res.status is ResultStatus.REJECTED for res in results)
         if unmatched > 0:
             log.info("%s: Meta counted %d invalid rows it did not sample; they cannot be told apart", what, unmatched)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from destinations.base import (
     Batch,
@@ -36,18 +37,23 @@ from orchestration.sync.deletions import carry_out_deletions, pending_requests, 
 from orchestration.sync.plan import (
     ACTION,
     HASH,
+    IDEMPOTENCY,
     KEY,
+    KEY_HASH,
     OPERATION,
     field_column,
     holdout_assignments_query,
-    model_summary_query,
-    render_plan,
+    model_hashes_query,
+    model_hashes_summary,
+    plan_query,
+    send_query,
 )
 from orchestration.sync.spec import SyncSpec
 
 log = logging.getLogger(__name__)
 PLAN_TABLE = "outflow_plan"
-MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "512MB")
+HASHES_TABLE = "outflow_model_hashes"
+MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "256MB")
 CHECKPOINT_THRESHOLD = "1GB"
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # action -> its count column in sync_runs
@@ -104,65 +110,84 @@ def model_columns_from_warehouse(warehouse_path: str | Path, schema: str = "main
 
 
 def idempotency_key(sync: str, key: str, operation: Operation, *parts: str | None) -> str:
+    """A record's idempotency key; a run takes it from the warehouse (plan.send_query, the
+    same bytes), this is its definition in Python."""
     raw = "\x1f".join([sync, key, operation.value, *(p or "" for p in parts)])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _insert_key(spec: SyncSpec, row: dict) -> str:
-    """Stable across runs and crashes, so a re-sent insert whose ack was lost is dropped
-    by the tool. Only after a rejection (nothing was created) does a new version get
-    its own key."""
-    if row["_state_status"] == "rejected":
-        return idempotency_key(spec.name, row[KEY], Operation.INSERT, "after-rejection", row[HASH])
-    return row["_idempotency_key"] or idempotency_key(spec.name, row[KEY], Operation.INSERT)
-
-
-def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, run_id: str, now) -> dict:
+def _new_state(spec: SyncSpec, row: dict, op: Operation, result: RecordResult, now) -> tuple:
+    """The record's state after this answer: the NEW_STATE columns (the rest of a state row
+    is the same for every record of the batch)."""
     removing = op in REMOVE_OPS
-    prev_status, prev_attempts = row["_state_status"], row["_state_attempts"] or 0
-    out = {
-        "sync": spec.name, "record_key": row[KEY], "destination_id": row["_destination_id"],
-        "first_synced_at": row["_first_synced_at"], "last_synced_at": None, "last_attempt_at": now,
-        "last_operation": op.value, "run_id": run_id, "idempotency_key": row["idem"], "last_error": None,
-    }
     new_hash = row["_state_hash"] if removing else row[HASH]
     if result.status is ResultStatus.OK:
         if removing:
-            out.update(status="removed", fields_hash=None, attempts=0, destination_id=None,
-                       first_synced_at=None, last_synced_at=now)
-        else:
-            out.update(status="synced", fields_hash=new_hash, attempts=0, last_synced_at=now,
-                       destination_id=result.destination_id or row["_destination_id"],
-                       first_synced_at=row["_first_synced_at"] or now)
-    elif result.status is ResultStatus.RETRYABLE:
+            return "removed", None, None, 0, None, None, now
+        return ("synced", new_hash, result.destination_id or row["_destination_id"], 0, None,
+                row["_first_synced_at"] or now, now)
+    prev_status = row["_state_status"]
+    if result.status is ResultStatus.RETRYABLE:
         same = prev_status in ("failed", "pending") and row["_state_hash"] == new_hash
         # Unacknowledged: the tool may hold this or an earlier write (a dropped answer, a job
         # that failed part-way), so a record this sync may have created stays pending
         # (removable if it leaves the model), not merely failed.
         maybe_created = prev_status == "pending" or (
             spec.mode.removes and not removing and row["_first_synced_at"] is None and not row.get("_unsent"))
-        out.update(status="pending" if maybe_created else "failed", fields_hash=new_hash,
-                   attempts=prev_attempts + 1 if same else 1,
-                   last_error=st.redact(result.error) or "retryable error")
-    else:
-        out.update(status="rejected", fields_hash=None if removing else new_hash, attempts=0,
-                   last_error=st.redact(result.error) or "rejected")
-    return out
+        return ("pending" if maybe_created else "failed", new_hash, row["_destination_id"],
+                (row["_state_attempts"] or 0) + 1 if same else 1,
+                st.redact(result.error) or "retryable error", row["_first_synced_at"], None)
+    return ("rejected", None if removing else new_hash, row["_destination_id"], 0,
+            st.redact(result.error) or "rejected", row["_first_synced_at"], None)
 
 
-def _write_intent(writer, spec: SyncSpec, op: Operation, rows: list[dict], run_id: str) -> None:
-    """Before sending, mark records the tool may not hold yet as `pending` (never synced):
-    if the run dies before their answer is committed, the next plan still knows this sync
-    may have created them, and removes them if they left the model."""
+NEW_STATE = ("status", "fields_hash", "destination_id", "attempts", "last_error", "first_synced_at", "last_synced_at")
+
+
+def _answered(spec: SyncSpec, op: Operation, rows: list[dict], results: list[RecordResult], run_id: str,
+              now) -> tuple:
+    """The batch's answers as Arrow tables: the records' new state rows and their changelog
+    rows (built column by column: per-record dicts were most of a commit's cost)."""
+    by_key = {r.key: r for r in results}
+    answers = [by_key[row[KEY]] for row in rows]
+    new = dict(zip(NEW_STATE, map(list, zip(*(_new_state(spec, row, op, res, now)
+                                                for row, res in zip(rows, answers))))))
+    keys, idem = [r[KEY] for r in rows], [r[IDEMPOTENCY] for r in rows]
+    n = len(rows)
+    state = st.arrow_columns(st.STATE_ARROW, n, {
+        **new, "sync": spec.name, "record_key": keys, "last_attempt_at": now, "last_operation": op.value,
+        "run_id": run_id, "idempotency_key": idem})
+    changelog = st.arrow_columns(st.CHANGELOG_ARROW, n, {
+        "run_id": run_id, "sync": spec.name, "record_key": keys, "action": [r[ACTION] for r in rows],
+        "operation": op.value, "status": [res.status.value for res in answers],
+        "fields_hash": [r["_state_hash"] for r in rows] if op in REMOVE_OPS else new["fields_hash"],
+        "destination_id": [res.destination_id or r["_destination_id"] for r, res in zip(rows, answers)],
+        "idempotency_key": idem, "error": [st.redact(res.error) for res in answers], "at": now,
+        "key_hash": [r[KEY_HASH] for r in rows]})
+    return state, changelog, answers
+
+
+def _intent(spec: SyncSpec, op: Operation, rows: list[dict], run_id: str) -> list:
+    """The writes that, before sending, mark records the tool may not hold yet as `pending`
+    (never synced): if the run dies before their answer is committed, the next plan still
+    knows this sync may have created them, and removes them if they left the model."""
     now = st.utcnow()
-    intent = [{
-        "sync": spec.name, "record_key": r[KEY], "fields_hash": r[HASH], "destination_id": r["_destination_id"],
-        "status": "pending", "attempts": r["_state_attempts"] or 0, "last_error": "sent; no answer recorded yet",
-        "first_synced_at": None, "last_synced_at": None, "last_attempt_at": now, "last_operation": op.value,
-        "run_id": run_id, "idempotency_key": r["idem"],
-    } for r in rows if r["_first_synced_at"] is None and r["_state_status"] != "pending"]
-    if intent:
-        st.write_state(writer, intent)
+
+    def marks(rows: list[dict]) -> pa.Table:
+        return st.arrow_columns(st.STATE_ARROW, len(rows), {
+            "sync": spec.name, "record_key": [r[KEY] for r in rows], "fields_hash": [r[HASH] for r in rows],
+            "destination_id": [r["_destination_id"] for r in rows], "status": "pending",
+            "attempts": [r["_state_attempts"] or 0 for r in rows], "last_error": "sent; no answer recorded yet",
+            "first_synced_at": None, "last_synced_at": None, "last_attempt_at": now,
+            "last_operation": op.value, "run_id": run_id, "idempotency_key": [r[IDEMPOTENCY] for r in rows]})
+
+    rows = [r for r in rows if r["_first_synced_at"] is None and r["_state_status"] != "pending"]
+    # Keys the plan found no state row for are inserted (nothing to replace: only this run
+    # writes this sync's state, and once per key), sparing a scan of the state per batch.
+    unseen = [r for r in rows if r["_state_status"] is None]
+    known = [r for r in rows if r["_state_status"] is not None]
+    return [("sync_state", marks(part), st.STATE_ARROW, replace)
+            for part, replace in ((unseen, False), (known, True)) if part]
 
 
 def run_sync(
@@ -185,8 +210,10 @@ def run_sync(
         log.warning("sync %s: consent override for channel %s: %s", spec.name, spec.channel.value,
                     report.consent_override)
     con = duckdb.connect(str(warehouse_path))
-    # The plan table and state index live in DuckDB's buffer pool: a cap makes it spill
-    # to disk instead of letting RSS follow the model size (bench/results/sync.json).
+    # The plan's temp tables and the state's blocks live in DuckDB's buffer pool: a cap
+    # makes it spill to disk instead of letting RSS follow the model size. 256MB: the
+    # same plan times as 512MB at 1M and 10M rows, peak RSS 433/576 MB instead of
+    # 599/728 MB (scale_bench.py memory; docs/performance.md).
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     # Every batch commit replaces rows all over sync_state; at DuckDB's default 16 MB WAL
     # threshold a checkpoint (rewriting the touched row groups of the whole table) followed
@@ -194,6 +221,9 @@ def run_sync(
     # at 10M state rows (docs/performance.md). Commits stay durable in the WAL; the file
     # is checkpointed once, when the run closes its connection.
     con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    # The plan is sent unordered (samples are sorted where taken): without the order
+    # DuckDB writes the plan's temp tables in parallel with less memory (-40% time).
+    con.execute("SET preserve_insertion_order = false")
     writer = None
     try:
         st.ensure_tables(con)
@@ -282,11 +312,17 @@ def _progress(report: RunReport) -> dict:
 
 def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size: int) -> None:
     catalog = con.execute("SELECT current_database()").fetchone()[0]
-    report.model_rows, distinct = con.execute(model_summary_query(spec, catalog=catalog).sql("duckdb")).fetchone()
+    # The model is read and hashed once, into a narrow table (key, hash) that the counts
+    # and the plan both read; the fields are fetched for the rows a run sends (send_query).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {HASHES_TABLE} AS "
+                f"{model_hashes_query(spec, catalog=catalog).sql('duckdb')}")
+    report.model_rows, distinct = con.execute(model_hashes_summary(HASHES_TABLE).sql("duckdb")).fetchone()
     if distinct != report.model_rows:
         report.error = (f"{report.model_rows - distinct} duplicate primary key value(s) in {spec.model}."
                         f"{spec.primary_key}: a sync needs one row per key")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {render_plan(spec, 'duckdb', full_resync=full_resync, catalog=catalog)}")
+    plan = plan_query(spec, full_resync=full_resync, catalog=catalog, hashes_table=HASHES_TABLE)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {plan.sql('duckdb')}")
+    con.execute(f"DROP TABLE {HASHES_TABLE}")
     for action, op, n in con.execute(
         f'SELECT "{ACTION}", "{OPERATION}", count(*) FROM {PLAN_TABLE} GROUP BY ALL'
     ).fetchall():
@@ -342,14 +378,16 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
                                    retryable=False)
     # Unordered on purpose: a sort would hold the whole plan; one buffer per operation
     # (at most two per mode) batches it instead.
-    reader = con.sql(f'SELECT * FROM {PLAN_TABLE}').to_arrow_reader(size)
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    reader = con.sql(send_query(spec, PLAN_TABLE, report.run_id, catalog=catalog).sql("duckdb")).to_arrow_reader(size)
     buffers: dict[Operation, list[dict]] = {}
     inflight: dict[cf.Future, tuple[Batch, list[dict]]] = {}
     sent = 0
     abort: BaseException | None = None
+    answered: list[tuple[pa.Table, pa.Table]] = []  # collected, not yet written (see flush)
 
     def collect(done) -> None:
-        nonlocal sent, abort
+        nonlocal abort
         for fut in done:
             batch, rows = inflight.pop(fut)
             try:
@@ -362,33 +400,46 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
             except BaseException as e:  # a broken destination: stop, keep what was acknowledged
                 abort = abort or e
                 continue
-            now = st.utcnow()
-            by_key = {r.key: r for r in results}
-            state_rows, log_rows = [], []
-            for row in rows:
-                res = by_key[row[KEY]]
-                new = _new_state(spec, row, batch.operation, res, report.run_id, now)
-                state_rows.append(new)
-                log_rows.append({
-                    "run_id": report.run_id, "sync": spec.name, "record_key": row[KEY], "action": row[ACTION],
-                    "operation": batch.operation.value, "status": res.status.value,
-                    "fields_hash": new["fields_hash"] if batch.operation not in REMOVE_OPS else row["_state_hash"],
-                    "destination_id": res.destination_id or row["_destination_id"],
-                    "idempotency_key": row["idem"], "error": st.redact(res.error), "at": now,
-                    "key_hash": st.key_hash(row[KEY]),
-                })
+            state_rows, log_rows, answers = _answered(spec, batch.operation, rows, results, report.run_id,
+                                                      st.utcnow())
+            for res in answers:
                 bucket = {ResultStatus.OK: report.succeeded, ResultStatus.RETRYABLE: report.failed,
                           ResultStatus.REJECTED: report.rejected}[res.status]
                 bucket[batch.operation.value] = bucket.get(batch.operation.value, 0) + 1
-            st.commit_batch(writer, state_rows, log_rows, report.run_id, _progress(report))
-            sent += len(rows)
-            if progress:
-                progress(sent, total)
+            answered.append((state_rows, log_rows))
+
+    def flush(intent: list | None = None) -> None:
+        """One transaction: the answers collected since the last flush (their state,
+        changelog and the run's totals) and the pending marks of the batch about to be
+        sent. Answers wait for it only while the next batch is prepared (nothing is sent
+        in between): if the run dies there, those records are still pending and the next
+        run sends them again, which the tool takes as a repeat."""
+        nonlocal sent
+        writes = list(intent or [])
+        for state_rows, log_rows in answered:
+            writes += [("sync_state", state_rows, st.STATE_ARROW, True),
+                       ("sync_changelog", log_rows, st.CHANGELOG_ARROW, False)]
+        if not writes:
+            return
+        done = sum(len(state_rows) for state_rows, _ in answered)
+        st.write_rows(writer, writes, then=(lambda: st.update_run(writer, report.run_id, _progress(report)))
+                      if answered else None)
+        answered.clear()
+        sent += done
+        if progress and done:
+            progress(sent, total)
 
     def send(batch: Batch) -> list[RecordResult]:
         return check_results(batch, destination.write(batch))
 
     prepare = getattr(destination, "prepare", None)
+    columns = [(n, field_column(i)) for i, n in enumerate(names)]
+
+    def fields(row: dict) -> dict:
+        """The record's mapped fields, built once (prepare and the send share them)."""
+        if "_fields" not in row:
+            row["_fields"] = {n: row[c] for n, c in columns}
+        return row["_fields"]
 
     def prepared(op: Operation, rows: list[dict]) -> list[dict]:
         """Ids the tool will know new records by, asked before they are sent and kept with
@@ -398,7 +449,7 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         if not new or prepare is None:
             return rows
         batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(
-            Record(key=r[KEY], fields={n: r[field_column(i)] for i, n in enumerate(names)}) for r in new))
+            Record(key=r[KEY], fields=fields(r)) for r in new))
         try:
             answers = {res.key: res for res in check_results(batch, prepare(batch))}
         except DestinationError as e:
@@ -427,19 +478,23 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         while len(inflight) >= workers:
             collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
         if abort:
+            flush()
             return
         if interval:
             wait = next_start - time.monotonic()
             if wait > 0:
+                flush()  # answers are not held through the pause
                 time.sleep(wait)
             next_start = max(next_start, time.monotonic() - interval) + interval
         if spec.mode.removes and op not in REMOVE_OPS:
             rows = prepared(op, rows)
+            flush(_intent(spec, op, rows, report.run_id))
             if not rows:
                 return
-            _write_intent(writer, spec, op, rows, report.run_id)
-        records = [Record(key=r[KEY], fields={} if op in REMOVE_OPS else {n: r[field_column(i)] for i, n in enumerate(names)},
-                          destination_id=r["_destination_id"], idempotency_key=r["idem"]) for r in rows]
+        else:
+            flush()
+        records = [Record(key=r[KEY], fields={} if op in REMOVE_OPS else fields(r),
+                          destination_id=r["_destination_id"], idempotency_key=r[IDEMPOTENCY]) for r in rows]
         batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(records))
         inflight[pool.submit(send, batch)] = (batch, rows)
 
@@ -450,9 +505,6 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
                     break
                 for row in rb.to_pylist():
                     op = Operation(row[OPERATION])
-                    row["idem"] = (_insert_key(spec, row) if op is Operation.INSERT
-                                   else idempotency_key(spec.name, row[KEY], op, row[HASH] or row["_state_hash"],
-                                                        report.run_id))
                     buf = buffers.setdefault(op, [])
                     buf.append(row)
                     if len(buf) >= size:
@@ -465,6 +517,7 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         finally:
             while inflight:
                 collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
+            flush()
             reader.close()
     if abort:
         raise abort

@@ -22,6 +22,8 @@ from destinations.meta import (
     normalise_meta_phone,
     normalise_state,
     normalise_zip,
+    row_from_id,
+    row_id,
     users_body,
 )
 
@@ -96,3 +98,16 @@ def test_users_body_shape_matches_the_reference():
     assert all(len(r) == len(payload["schema"]) for r in payload["data"])
     assert payload["data"][1] == ["", sha("16502530000"), ""]  # unknown values are ""
     assert "session" not in users_body(rows, None)
+
+
+def test_row_id_is_the_json_stored_before():
+    """row_id joins the JSON itself; sync_state holds ids made by json.dumps, so the bytes
+    must not change (a removal sends the stored id back)."""
+    import json
+
+    rows = [hashed_row({"email": "A@x.com", "phone": "+44 20 7946 0958", "first_name": "Zoë", "country": "GB",
+                        "date_of_birth": "1990-02-03", "gender": "F"}),
+            hashed_row({"email": "b@y.org"}), {}, {"EMAIL": 'not "hex"\\'}, {"ZIP": "é"}]
+    for row in rows:
+        assert row_id(row) == json.dumps(row, sort_keys=True, separators=(",", ":"))
+        assert row_from_id(row_id(row)) in (row, None)
