@@ -182,7 +182,7 @@ def evaluate(
     folds: int = 5,
     groups: np.ndarray | None = None,
     contribution_repeats: int = 3,
-    max_contribution_rows: int = 100_000,
+    max_contribution_rows: int = 25_000,
 ) -> Evaluation:
     """Leakage check, model selection and fit on `train`; metrics on `test` (row positions)."""
     numeric = list(numeric) + list(datetime_columns)

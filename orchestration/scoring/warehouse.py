@@ -32,7 +32,7 @@ class LeadModelSettings:
     # scored and the held-out window judged in full): at a million profiles the training
     # windows hold millions of rows, and past a few hundred thousand a model of a dozen
     # features gains little but time (docs/lead_scoring.md).
-    max_training_rows: int = 200_000
+    max_training_rows: int = 100_000
 
 
 CARD_SCHEMA = pa.schema([
