@@ -18,19 +18,10 @@
 {%- endmacro %}
 
 
-{#- The event-time expression of a raw column: the column itself when the warehouse
-    already types it TIMESTAMP (so the watermark filter is a plain, fast comparison),
-    else parse_timestamp over whatever text is there. -#}
+{#- The event-time expression of a raw column (timestamp_from_raw: typed columns as they
+    are, so the watermark filter is a plain, fast comparison). -#}
 {% macro raw_event_time(relation, column) -%}
-  {%- set typed = false -%}
-  {%- if execute -%}
-    {%- for col in adapter.get_columns_in_relation(relation) -%}
-      {%- if col.name | lower == column | lower and col.dtype | lower in ('timestamp', 'timestamp without time zone', 'datetime') -%}
-        {%- set typed = true -%}
-      {%- endif -%}
-    {%- endfor -%}
-  {%- endif -%}
-  {%- if typed -%}{{ column }}{%- else -%}{{ parse_timestamp(column) }}{%- endif -%}
+  {{ timestamp_from_raw(relation, column) }}
 {%- endmacro %}
 
 

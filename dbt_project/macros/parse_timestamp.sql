@@ -38,3 +38,39 @@
 {% macro default__parse_date(col) -%}
   cast({{ parse_timestamp(col) }} as date)
 {%- endmacro %}
+
+{#- The type the warehouse gives `relation`.`column`, lower-cased ('' when unknown). -#}
+{% macro raw_column_type(relation, column) -%}
+  {%- if execute -%}
+    {%- for col in adapter.get_columns_in_relation(relation) -%}
+      {%- if col.name | lower == column | lower -%}
+        {{ return(col.dtype | lower) }}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {{ return('') }}
+{%- endmacro %}
+
+{#- `relation`.`column` as a timestamp. EL tools often land event times already typed
+    TIMESTAMP; such a column is taken as it is (it is what parse_timestamp would return for
+    it), since casting 20M timestamps to text and parsing them back was most of an event
+    model's build time. Any other type goes through parse_timestamp. -#}
+{% macro timestamp_from_raw(relation, column) -%}
+  {%- if raw_column_type(relation, column) in ('timestamp', 'timestamp without time zone', 'datetime') -%}
+    {{ column }}
+  {%- else -%}
+    {{ parse_timestamp(column) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- `relation`.`column` as a date: a DATE column as it is, a TIMESTAMP one cast, text parsed. -#}
+{% macro date_from_raw(relation, column) -%}
+  {%- set dtype = raw_column_type(relation, column) -%}
+  {%- if dtype == 'date' -%}
+    {{ column }}
+  {%- elif dtype in ('timestamp', 'timestamp without time zone', 'datetime') -%}
+    cast({{ column }} as date)
+  {%- else -%}
+    {{ parse_date(column) }}
+  {%- endif -%}
+{%- endmacro %}

@@ -65,6 +65,9 @@ class MatchSettings(BaseModel):
     # Below this many contacts there are too few pairs to train a model on.
     min_records_for_probabilistic: int = Field(200, ge=2)
     max_contacts_per_key: int = Field(10, ge=2)
+    # Pair budget of one blocking rule, per contact: rules above it are narrowed
+    # (splink_model.budgeted_blocking_keys), so the work grows with the contacts, not their square.
+    max_pairs_per_record: float = Field(3.0, gt=0)
     u_max_pairs: float = Field(5e6, gt=0)
     # Known matches (shared email/phone) needed to learn m from labels instead of EM.
     min_labelled_pairs: int = Field(100, ge=1)
@@ -162,7 +165,14 @@ def _add_probabilistic_edges(
     con.execute(
         f"create table splink_input as select {', '.join(splink_model.MODEL_COLUMNS)} from nodes"
     )
-    linker = Linker(db_api.register("splink_input"), splink_model.settings(), log_level=None)
+    rules = splink_model.budgeted_blocking_keys(con, n_nodes, settings.max_pairs_per_record, "splink_input")
+    for rule in rules:
+        if rule["used"] != rule["keys"]:
+            log.info("identity: blocking on %s narrowed to %s (%s pairs; budget %.0f per contact)",
+                     ", ".join(rule["keys"]), ", ".join(rule["used"]), f"{rule['pairs']:,}",
+                     settings.max_pairs_per_record)
+    linker = Linker(db_api.register("splink_input"), splink_model.settings([r["used"] for r in rules]),
+                    log_level=None)
     try:
         _train(con, db_api, linker, settings)
     except Exception as exc:  # Splink raises ValueError when a level cannot be estimated.

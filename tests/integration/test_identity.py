@@ -126,8 +126,10 @@ def test_generated_identity_recall_overall(built_warehouse):
 def test_identity_vars_reach_the_python_model(tmp_path):
     # dbt 1.11 drops unknown config keys: the settings travel under meta (they once did not arrive).
     dbt(["compile", "-q", "-s", "int_contacts__resolved", "--vars",
-         "{outflow_identity_match_threshold: 0.93, outflow_identity_seed: 7}"],
+         "{outflow_identity_match_threshold: 0.93, outflow_identity_seed: 7, "
+         "outflow_identity_max_pairs_per_record: 12.5}"],
         tmp_path / "outflow.duckdb", tmp_path / "target")
     compiled = next((tmp_path / "target" / "compiled").rglob("int_contacts__resolved.py")).read_text()
     assert "'match_threshold': 0.93" in compiled and "'seed': 7" in compiled
+    assert "'max_pairs_per_record': 12.5" in compiled
     assert 'meta_get("identity")' in compiled

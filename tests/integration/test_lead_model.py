@@ -137,3 +137,18 @@ def test_same_seed_same_model(built_warehouse):
     first, second = (train_lead_model(rows, settings).drop_columns(["model_pickle"]).to_pylist()
                      for rows in (snapshots, snapshots.sample(fraction=1.0, shuffle=True, seed=3)))
     assert first == second and first[0]["status"] == "trained"
+
+
+def test_training_rows_above_the_cap_are_sampled_the_same_way_whatever_the_order(built_warehouse):
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        snapshots = pl.from_arrow(con.sql("select * from main.int_lead_scores__snapshots").to_arrow_table())
+    available = snapshots.filter(pl.col("snapshot_kind") == "train").height
+    cap = available // 2
+    settings = LeadModelSettings(seed=11, cv_folds=2, max_training_rows=cap)
+    first, second = (train_lead_model(rows, settings).drop_columns(["model_pickle"]).to_pylist()[0]
+                     for rows in (snapshots, snapshots.sample(fraction=1.0, shuffle=True, seed=3)))
+    assert first == second
+    assert first["status"] == "trained" and first["n_train"] == cap
+    assert f"uniform sample of {cap:,} of the {available:,} training rows" in first["status_reason"]
+    # the held-out window is judged in full
+    assert first["n_test"] == snapshots.filter(pl.col("snapshot_kind") == "test").height

@@ -67,3 +67,40 @@ def test_build_with_only_crm_contacts(tmp_path):
     # two people, three channels each; no events, so no segment has anyone
     assert marts == {"identity_map": 2, "profiles": 2, "consent": 6, "lead_scores": 2,
                      "segment_memberships": 0}
+
+
+@pytest.mark.parametrize("time_type", ["timestamp", "varchar"])
+def test_event_times_typed_or_text_stage_alike(tmp_path, time_type):
+    """Staging takes a TIMESTAMP event time as it is and parses text: both give the same
+    rows (fractional seconds kept, blanks null); a DATE birth date likewise."""
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema raw")
+    con.execute(f"create table raw.web_events (event_id varchar, contact_id varchar, anonymous_id varchar, "
+                f"email varchar, event_type varchar, page_url varchar, occurred_at {time_type})")
+    con.execute(f"create table raw.orders (order_id varchar, contact_id varchar, email varchar, amount double, "
+                f"currency varchar, status varchar, ordered_at {time_type})")
+    con.execute(f"create table raw.crm_contacts (contact_id varchar, source_system varchar, email varchar, "
+                f"phone varchar, first_name varchar, last_name varchar, street_address varchar, city varchar, "
+                f"postal_code varchar, country varchar, date_of_birth {'date' if time_type == 'timestamp' else 'varchar'}, "
+                f"company varchar, job_title varchar, industry varchar, employee_count integer, lead_source varchar, "
+                f"lifecycle_stage varchar, created_at {time_type}, updated_at {time_type})")
+    times = ["2026-01-01 10:00:00", "2026-01-02 23:59:59.123456", None]
+    for i, t in enumerate(times):
+        value = "null" if t is None else f"cast('{t}' as {time_type})"
+        con.execute(f"insert into raw.web_events values ('e{i}', 'c1', null, 'a@example.com', 'page_view', "
+                    f"'https://x.example/pricing', {value})")
+        con.execute(f"insert into raw.orders values ('o{i}', 'c1', 'a@example.com', 10, 'USD', 'completed', {value})")
+    con.execute("insert into raw.crm_contacts (contact_id, source_system, email, date_of_birth, created_at, updated_at) "
+                f"values ('c1', 'crm', 'a@example.com', cast('1980-05-01' as {'date' if time_type == 'timestamp' else 'varchar'}), "
+                f"cast('{times[0]}' as {time_type}), cast('{times[1]}' as {time_type}))")
+    con.close()
+    dbt(["build", "-q", "-s", "+stg_web__events", "+stg_shop__orders", "+stg_crm__contacts", "--exclude-resource-type", "test"], warehouse, tmp_path / "target")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        web = con.execute("select event_id, occurred_at from main.stg_web__events order by event_id").fetchall()
+        orders = con.execute("select order_id, ordered_at from main.stg_shop__orders order by order_id").fetchall()
+        contact = con.execute("select date_of_birth, created_at, updated_at from main.stg_crm__contacts").fetchall()
+    expected = [dt.datetime(2026, 1, 1, 10), dt.datetime(2026, 1, 2, 23, 59, 59, 123456), None]
+    assert [t for _, t in web] == expected
+    assert [t for _, t in orders] == expected
+    assert contact == [(dt.date(1980, 5, 1), expected[0], expected[1])]

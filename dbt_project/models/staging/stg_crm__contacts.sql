@@ -24,15 +24,15 @@ typed as (
         -- integers loaded as DOUBLE would read '12345.0'
         regexp_replace({{ clean_text('postal_code') }}, '^(\d+)\.0+$', '\1') as postal_code,
         {{ country_key('country') }} as country_key,
-        {{ parse_date('date_of_birth') }} as date_of_birth,
+        {{ date_from_raw(source('crm', 'crm_contacts'), 'date_of_birth') }} as date_of_birth,
         {{ clean_text('company') }} as company,
         {{ clean_text('job_title') }} as job_title,
         {{ clean_text('industry') }} as industry,
         try_cast(try_cast(replace({{ as_text('employee_count') }}, ',', '') as double) as integer) as employee_count,
         lower({{ clean_text('lead_source') }}) as lead_source,
         lower({{ clean_text('lifecycle_stage') }}) as lifecycle_stage,
-        {{ parse_timestamp('created_at') }} as created_at,
-        {{ parse_timestamp('updated_at') }} as updated_at
+        {{ timestamp_from_raw(source('crm', 'crm_contacts'), 'created_at') }} as created_at,
+        {{ timestamp_from_raw(source('crm', 'crm_contacts'), 'updated_at') }} as updated_at
     from source
 ),
 

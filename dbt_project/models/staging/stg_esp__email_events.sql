@@ -15,7 +15,7 @@ final as (
         {{ normalize_email('email') }} as email,
         {{ as_text('campaign_id') }} as campaign_id,
         lower({{ clean_text('event_type') }}) as event_type,
-        {{ parse_timestamp('occurred_at') }} as occurred_at
+        {{ timestamp_from_raw(source('esp', 'email_events'), 'occurred_at') }} as occurred_at
     from source
 )
 

@@ -17,7 +17,7 @@ final as (
         {{ parse_amount('amount') }} as amount,
         upper({{ clean_text('currency') }}) as currency,
         lower({{ clean_text('status') }}) as status,
-        {{ parse_timestamp('ordered_at') }} as ordered_at
+        {{ timestamp_from_raw(source('shop', 'orders'), 'ordered_at') }} as ordered_at
     from source
 )
 

@@ -18,7 +18,7 @@ final as (
         lower({{ clean_text('event_type') }}) as event_type,
         {{ as_text('page_url') }} as page_url,
         {{ url_path('page_url') }} as page_path,
-        {{ parse_timestamp('occurred_at') }} as occurred_at
+        {{ timestamp_from_raw(source('web', 'web_events'), 'occurred_at') }} as occurred_at
     from source
 )
 

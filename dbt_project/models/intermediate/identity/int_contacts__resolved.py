@@ -15,6 +15,7 @@ def model(dbt, session):
         min_records_for_probabilistic=int(configured.get("min_records_for_probabilistic") or 200),
         max_contacts_per_key=int(configured.get("max_contacts_per_key") or 10),
         seed=int(configured.get("seed") or 42),
+        max_pairs_per_record=float(configured.get("max_pairs_per_record") or 3),
     )
     contacts = dbt.ref("stg_crm__contacts").to_arrow_table()
     return resolve_contacts(contacts, settings)
