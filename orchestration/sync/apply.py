@@ -2,9 +2,10 @@
 
 The plan is materialised as a temp table in the warehouse (so counts for the
 guardrails are known before anything is sent), then streamed back as Arrow record
-batches. Batches of one operation go to the destination, up to
-`capabilities.max_concurrency` at a time on worker threads; every state write goes
-through one DuckDB connection on the calling thread, one transaction per batch.
+batches with the fields to send (`plan.send_query`). Batches of one operation go to the
+destination, up to `capabilities.max_concurrency` at a time on worker threads; every
+state write goes through one DuckDB connection on the calling thread, one transaction
+per batch sent: its pending marks with the answers collected before it (`flush`).
 """
 
 from __future__ import annotations
