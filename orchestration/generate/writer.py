@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 
 RAW = "raw"
+CATALOG = "outflow_generator_target"
 TRUTH = "generator_truth"
 RAW_TABLES: dict[str, dict[str, str]] = {
     "crm_contacts": {
@@ -38,12 +39,20 @@ RAW_TABLES: dict[str, dict[str, str]] = {
 }
 
 
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
+
+
 class Warehouse:
     """One short-lived connection; appends keep the caller's row order (so reruns are identical)."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(path))
+        # Attached under a fixed name: DuckDB names the catalog after the file, and a
+        # warehouse called raw.duckdb (or generator_truth.duckdb) made `raw.x` ambiguous.
+        self.con = duckdb.connect()
+        self.run(f"ATTACH '{_sql_string(str(path))}' AS {CATALOG}")
+        self.run(f"USE {CATALOG}")
         self.run("SET preserve_insertion_order = true")
 
     def run(self, sql: str, params: list | None = None) -> list:

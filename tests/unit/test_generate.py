@@ -369,3 +369,13 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize("name", ["raw", "generator_truth"])
+def test_a_warehouse_named_like_a_schema_works(tmp_path, worlds, name):
+    """DuckDB names the catalog after the file: `raw.duckdb` once made every `raw.x` ambiguous."""
+    path = tmp_path / f"{name}.duckdb"
+    _generate(path, "--profiles", "500", "--seed", SEED, "--start-date", START)
+    _generate(path, "--day", "1")
+    with duckdb.connect(str(path), read_only=True) as c:
+        assert c.execute(f'SELECT count(*) FROM "{name}".raw.crm_contacts').fetchone()[0] > 500
