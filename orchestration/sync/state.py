@@ -2,8 +2,7 @@
 
 Tables (DuckDB types; timestamps are UTC without zone):
 
-outflow.sync_state      one row per (sync, record_key): where that record stands in the tool
-    (kept by write_rows, which replaces a batch's keys; the table has no primary key).
+outflow.sync_state      one row per (sync, record_key): where that record stands in the tool.
     status: synced | failed | rejected | removed | pending
       pending = a mirror/membership write of a record not known to be in the tool was
       sent and no answer is recorded yet (written before the send, replaced by the
@@ -68,7 +67,8 @@ DDL = [
         last_attempt_at TIMESTAMP,
         last_operation VARCHAR,
         run_id VARCHAR,
-        idempotency_key VARCHAR
+        idempotency_key VARCHAR,
+        PRIMARY KEY (sync, record_key)
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_runs (
         run_id VARCHAR PRIMARY KEY,
@@ -189,27 +189,27 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(stmt.replace(f" {SCHEMA}", f' "{catalog}".{SCHEMA}', 1))
     for tbl, column, kind in MIGRATIONS:
         con.execute(f'ALTER TABLE "{catalog}".{SCHEMA}.{tbl} ADD COLUMN IF NOT EXISTS {column} {kind}')
-    _drop_state_primary_key(con, catalog)
+    _restore_state_primary_key(con, catalog)
 
 
-def _drop_state_primary_key(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
-    """Warehouses created before sync_state lost its primary key: rebuild the table once
-    without it (DuckDB cannot drop a constraint). Upserts through the key's ART index
-    cost twice a delete + insert per batch, more as the state grows (docs/sync_engine.md);
-    `write_rows` keeps the rows unique instead."""
+def _restore_state_primary_key(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """sync_state briefly had no primary key (a batch's rows were replaced by delete +
+    insert); a warehouse written then is rebuilt once with the key, rows kept. The
+    delete scanned the whole state for every batch, so tools taking 200 records per call
+    slowed quadratically with the state (docs/performance.md); the key's upsert does not."""
     has_key = con.execute(
         "SELECT count(*) FROM duckdb_constraints() WHERE database_name = ? AND schema_name = ? "
         "AND table_name = 'sync_state' AND constraint_type = 'PRIMARY KEY'", [catalog, SCHEMA]).fetchall()[0][0]
-    if not has_key:
+    if has_key:
         return
     name = f'"{catalog}".{SCHEMA}.sync_state'
     cols = ", ".join(f'"{c}"' for c in STATE_ARROW.names)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"ALTER TABLE {name} RENAME TO sync_state_with_key")
+        con.execute(f"ALTER TABLE {name} RENAME TO sync_state_without_key")
         con.execute(DDL[1].replace(f" {SCHEMA}", f' "{catalog}".{SCHEMA}', 1))
-        con.execute(f'INSERT INTO {name} ({cols}) SELECT {cols} FROM "{catalog}".{SCHEMA}.sync_state_with_key')
-        con.execute(f'DROP TABLE "{catalog}".{SCHEMA}.sync_state_with_key')
+        con.execute(f'INSERT INTO {name} ({cols}) SELECT {cols} FROM "{catalog}".{SCHEMA}.sync_state_without_key')
+        con.execute(f'DROP TABLE "{catalog}".{SCHEMA}.sync_state_without_key')
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -251,11 +251,6 @@ def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
 
 
-# Tables whose rows are replaced by key without a primary key (see _drop_state_primary_key):
-# the batch's keys are deleted, then its rows inserted, in one transaction.
-REPLACED_BY_KEY = {"sync_state": ("sync", "record_key")}
-
-
 def arrow_columns(schema: pa.Schema, n: int, columns: dict) -> pa.Table:
     """An Arrow table of `schema` with n rows from columns: a list per column, or one
     value for every row (absent: NULL)."""
@@ -270,9 +265,8 @@ def write_rows(
     then: Callable[[], None] | None = None,
 ) -> None:
     """One transaction: for each (table, rows, schema, replace) the rows (dicts, or an
-    Arrow table of the schema) are inserted (replace: they replace the rows of the same
-    key: INSERT OR REPLACE on the table's primary key, or delete + insert for
-    REPLACED_BY_KEY), then `then()` runs. Either all of it lands or none."""
+    Arrow table of the schema) are inserted (replace: INSERT OR REPLACE on the table's
+    primary key), then `then()` runs. Either all of it lands or none."""
     names = []
     con.execute("BEGIN TRANSACTION")
     try:
@@ -282,9 +276,8 @@ def write_rows(
             names.append(view)
             cols = ", ".join(f'"{c}"' for c in schema.names)
             verb = "INSERT OR REPLACE" if replace else "INSERT"
-            if replace and name in REPLACED_BY_KEY:
-                _delete_keys(con, name, view, REPLACED_BY_KEY[name])
-                verb = "INSERT"
+            if replace and name in KEYS:
+                _refuse_duplicate_keys(con, name, view, KEYS[name])
             con.execute(f"{verb} INTO {table(con, name)} ({cols}) SELECT {cols} FROM {view}")
         if then is not None:
             then()
@@ -297,15 +290,17 @@ def write_rows(
             con.unregister(view)
 
 
-def _delete_keys(con: duckdb.DuckDBPyConnection, name: str, view: str, key: tuple[str, ...]) -> None:
-    """The rows of `name` that the rows of `view` replace. Two rows of one key in a write
-    would both land: refused, as the primary key refused them."""
+# Primary keys of the tables write_rows replaces rows of.
+KEYS = {"sync_state": ("sync", "record_key")}
+
+
+def _refuse_duplicate_keys(con: duckdb.DuckDBPyConnection, name: str, view: str, key: tuple[str, ...]) -> None:
+    """INSERT OR REPLACE lets the last of two rows with one key win silently; a write
+    holding both is a bug upstream, so it is refused (and rolled back) instead."""
     cols = ", ".join(f'"{c}"' for c in key)
     dup = con.execute(f"SELECT count(*) - count(DISTINCT ({cols})) FROM {view}").fetchall()[0][0]
     if dup:
         raise ValueError(f"{name}: {dup} duplicate key(s) ({cols}) in one write")
-    match = " AND ".join(f't."{c}" = v."{c}"' for c in key)
-    con.execute(f"DELETE FROM {table(con, name)} t USING {view} v WHERE {match}")
 
 
 def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: str, run_id: str) -> int:

@@ -74,17 +74,17 @@ def test_state_writes_replace_by_key_and_refuse_duplicate_keys(tmp_path):
         (3, 0)]
 
 
-def test_a_state_table_with_the_old_primary_key_is_rebuilt_without_it_rows_kept(tmp_path):
+def test_a_state_table_without_the_primary_key_gets_it_back_rows_kept(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    old = st.DDL[1].replace("idempotency_key VARCHAR\n", "idempotency_key VARCHAR,\n        PRIMARY KEY (sync, record_key)\n")
-    assert "PRIMARY KEY" in old
+    old = st.DDL[1].replace("idempotency_key VARCHAR,\n        PRIMARY KEY (sync, record_key)\n", "idempotency_key VARCHAR\n")
+    assert "PRIMARY KEY" not in old
     con.execute("CREATE SCHEMA outflow")
     con.execute(old)
     con.execute("INSERT INTO outflow.sync_state (sync, record_key, fields_hash, status, attempts, first_synced_at) "
                 "VALUES ('s1', 'a', 'h1', 'synced', 0, '2026-01-01'), ('s1', 'b', NULL, 'pending', 2, NULL)")
     st.ensure_tables(con)
     assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'sync_state' "
-                       "AND constraint_type = 'PRIMARY KEY'").fetchall() == [(0,)]
+                       "AND constraint_type = 'PRIMARY KEY'").fetchall() == [(1,)]
     assert con.execute("SELECT sync, record_key, fields_hash, status, attempts, first_synced_at "
                        "FROM outflow.sync_state ORDER BY 2").fetchall() == [
         ("s1", "a", "h1", "synced", 0, datetime(2026, 1, 1)), ("s1", "b", None, "pending", 2, None)]
