@@ -82,11 +82,14 @@
 
 
 {#- Pre-hook of the models that follow the fit (training snapshots, the model): delete
-    stored rows of an earlier fit. -#}
+    stored rows of an earlier fit (all of them in a table written before fits had ids). -#}
 {% macro lead_model_drop_stale_rows() -%}
   {%- if is_incremental() -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
     delete from {{ this }}
+    {%- if 'fit_id' in columns %}
     where fit_id not in (select fit_id from {{ ref('int_lead_scores__refit_schedule') }})
+    {%- endif %}
   {%- endif -%}
 {%- endmacro %}
 
@@ -96,6 +99,10 @@
     lookup instead of the snapshot query). -#}
 {% macro lead_model_rows_are_current() -%}
   {%- if not execute or not is_incremental() -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+  {%- if 'fit_id' not in columns -%}
     {{ return(false) }}
   {%- endif -%}
   {%- set found = run_query(

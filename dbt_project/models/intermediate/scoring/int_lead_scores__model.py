@@ -11,7 +11,8 @@ from orchestration.scoring.refit import fit_or_keep
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental")
+    # sync_all_columns: a card written by an earlier version (other columns) is replaced.
+    dbt.config(materialized="incremental", on_schema_change="sync_all_columns")
     # The vars outflow_lead_model_*, passed through the model's meta (see _int_scoring.yml).
     configured = dbt.config.meta_get("lead_model") or {}
     kept = session.sql(f"select count(*) from {dbt.this}").fetchall()[0][0] if dbt.is_incremental else 0

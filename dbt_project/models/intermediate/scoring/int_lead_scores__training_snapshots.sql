@@ -5,7 +5,8 @@
 --   test:  fitted_as_of - window, held out for the model card (the latest complete window)
 -- Rebuilt only when a refit is due (a new fit_id); otherwise the stored rows are kept as
 -- they are. Features: lead_model_snapshot_features (shared with int_lead_scores__score_snapshot).
-{{ config(materialized='incremental', pre_hook="{{ lead_model_drop_stale_rows() }}") }}
+{{ config(materialized='incremental', on_schema_change='sync_all_columns',
+          pre_hook="{{ lead_model_drop_stale_rows() }}") }}
 {%- set schedule = ref('int_lead_scores__refit_schedule') %}
 
 {%- if lead_model_rows_are_current() %}
