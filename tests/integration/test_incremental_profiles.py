@@ -3,7 +3,8 @@
 stg_crm__contacts normalises only contacts whose latest raw row is new or changed;
 int_profiles__attributes recomputes only profiles whose contacts changed. The session world
 moves on a day and is edited the ways real CRMs change (a contact edited, contacts removed,
-two profiles merged by a shared email, an older version of a contact re-landed); an
+two profiles merged by a shared email, an older version of a contact re-landed, a row
+landed twice); an
 incremental build and a --full-refresh build of the same raw data must hold the same rows.
 """
 
@@ -49,6 +50,7 @@ def edit_contacts(warehouse) -> dict:
         run("delete from raw.crm_contacts" + where, removed_single[0])
         run("insert into raw.crm_contacts select * replace ('Oldtown' as city, updated_at - interval 30 day as "
             "updated_at) from raw.crm_contacts" + where, relanded[0])
+        run("insert into raw.crm_contacts select * from raw.crm_contacts" + where, multi[15][0])  # landed twice
         email = con.execute("select email from raw.crm_contacts" + where, list(split_key(merged_into[0]))
                             ).fetchall()[0][0]
         assert email
