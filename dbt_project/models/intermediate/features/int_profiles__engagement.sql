@@ -97,6 +97,8 @@ visit_days as (
         cross join as_of
         where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
             and events.event_type = 'page_view'
+            -- older views count in no window
+            and events.occurred_at > {{ dbt.dateadd('day', -(windows | max), 'as_of.as_of_at') }}
         group by events.profile_id, cast(events.occurred_at as date)
     ) as view_days
     group by profile_id
