@@ -19,9 +19,7 @@
 {%- set raw_columns = ['contact_id', 'source_system', 'email', 'phone', 'first_name', 'last_name', 'street_address',
                        'city', 'postal_code', 'country', 'date_of_birth', 'company', 'job_title', 'industry',
                        'employee_count', 'lead_source', 'lifecycle_stage', 'created_at', 'updated_at'] %}
-{#- A table written with an older layout (no row_hash) is normalised again in full. -#}
-{%- set incremental = is_incremental() and 'row_hash' in (adapter.get_columns_in_relation(this)
-                                                         | map(attribute='name') | map('lower') | list) %}
+{%- set incremental = hashed_incremental('row_hash') %}
 
 {#- The normalisation of the changed rows, kept as text so that its fingerprint says
     when it changed (macros, vars and phone_is_valid's seed patterns included). -#}
@@ -101,7 +99,7 @@ with
 
 fingerprint as (
     -- what the normalised values depend on besides the raw row (not the file name of the warehouse)
-    select md5(concat_ws('|', '{{ local_md5(normalization | replace('"' ~ this.database ~ '".', '')) }}',
+    select md5(concat_ws('|', '{{ code_fingerprint(normalization) }}',
         {%- for seed in ['country_codes', 'nicknames', 'phone_regions'] %}
         (select coalesce(string_agg(cast(s as varchar), '|' order by cast(s as varchar)), '')
          from {{ ref(seed) }} as s){{ "," if not loop.last }}
@@ -147,11 +145,7 @@ latest as (
 changed_versions as (
     select latest.*
     from latest
-    {%- if incremental %}
-    left join {{ this }} as stored
-        on stored.row_hash = latest.row_hash and stored.contact_key = latest.contact_key
-    where stored.row_hash is null
-    {%- endif %}
+    {{- not_stored('latest', ['contact_key'], 'row_hash', incremental) }}
 ),
 
 changed_rows as (

@@ -16,9 +16,7 @@
 ) }}
 {%- set lifecycle_order = ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead',
                            'opportunity', 'customer', 'evangelist'] %}
-{#- A table written with an older layout (no source_hash) is computed again in full. -#}
-{%- set incremental = is_incremental() and 'source_hash' in (adapter.get_columns_in_relation(this)
-                                                            | map(attribute='name') | map('lower') | list) %}
+{%- set incremental = hashed_incremental('source_hash') %}
 
 {#- The survivorship rules over the CTE `contacts`, kept as text for their fingerprint. -#}
 {%- set survivorship -%}
@@ -137,7 +135,7 @@ profile_sources as (
     -- what a profile's attributes are computed from: its contacts and their rows
     select
         resolved.profile_id,
-        hash('{{ local_md5(survivorship | replace('"' ~ this.database ~ '".', '')) }}', bit_xor(hash(contacts.contact_key, contacts.row_hash))) as source_hash
+        hash('{{ code_fingerprint(survivorship) }}', bit_xor(hash(contacts.contact_key, contacts.row_hash))) as source_hash
     from {{ ref('stg_crm__contacts') }} as contacts
     inner join {{ ref('int_contacts__resolved') }} as resolved
         on contacts.contact_key = resolved.contact_key
@@ -149,11 +147,7 @@ changed_profiles as (
 
     select profile_sources.*
     from profile_sources
-    {%- if incremental %}
-    left join {{ this }} as stored
-        on stored.profile_id = profile_sources.profile_id and stored.source_hash = profile_sources.source_hash
-    where stored.profile_id is null
-    {%- endif %}
+    {{- not_stored('profile_sources', ['profile_id'], 'source_hash', incremental) }}
 
 ),
 
