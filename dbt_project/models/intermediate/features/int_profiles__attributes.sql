@@ -1,24 +1,37 @@
 -- One row per profile with the surviving value of each attribute.
 -- The survivorship rules are documented per column in _features.yml (and the
 -- profiles mart); each CTE below implements one of them.
+--
+-- Incremental: a profile's attributes depend only on its contacts' rows, so a run
+-- recomputes only the profiles whose contacts changed: source_hash (over the profile's
+-- contact keys with their row_hash from stg_crm__contacts, and over the compiled rules
+-- below) differs from the stored one. Profiles that no longer exist (merged into
+-- another, contacts removed) are deleted by the post-hook. Equal to a full rebuild.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='profile_id',
+    on_schema_change='append_new_columns',
+    post_hook="delete from {{ this }} where profile_id not in (select profile_id from {{ ref('int_contacts__resolved') }})"
+) }}
 {%- set lifecycle_order = ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead',
                            'opportunity', 'customer', 'evangelist'] %}
+{%- set incremental = hashed_incremental('source_hash') %}
 
-with contacts as (
+{#- The survivorship rules over the CTE `contacts`, kept as text for their fingerprint. -#}
+{%- set survivorship -%}
+contacts as (
 
     select
-        resolved.profile_id,
-        contacts.*,
-        {{ source_system_rank('contacts.source_system') }} as source_rank,
-        case contacts.lifecycle_stage
+        *,
+        {{ source_system_rank('source_system') }} as source_rank,
+        case lifecycle_stage
             {%- for stage in lifecycle_order %}
             when '{{ stage }}' then {{ loop.index }}
             {%- endfor %}
             else 0
         end as lifecycle_rank
-    from {{ ref('stg_crm__contacts') }} as contacts
-    inner join {{ ref('int_contacts__resolved') }} as resolved
-        on contacts.contact_key = resolved.contact_key
+    from changed_contacts
 
 ),
 
@@ -97,8 +110,10 @@ select
     rollup.source_systems,
     rollup.contact_count,
     rollup.first_seen_at,
-    rollup.last_updated_at
+    rollup.last_updated_at,
+    changed_profiles.source_hash
 from rollup
+inner join changed_profiles on rollup.profile_id = changed_profiles.profile_id
 left join best_email on rollup.profile_id = best_email.profile_id
 left join best_phone on rollup.profile_id = best_phone.profile_id
 left join best_name on rollup.profile_id = best_name.profile_id
@@ -111,3 +126,41 @@ left join best_industry on rollup.profile_id = best_industry.profile_id
 left join best_employee_count on rollup.profile_id = best_employee_count.profile_id
 left join best_lifecycle_stage on rollup.profile_id = best_lifecycle_stage.profile_id
 left join first_touch on rollup.profile_id = first_touch.profile_id
+{%- endset %}
+
+with
+
+profile_sources as (
+
+    -- what a profile's attributes are computed from: its contacts and their rows
+    select
+        resolved.profile_id,
+        hash('{{ code_fingerprint(survivorship) }}', bit_xor(hash(contacts.contact_key, contacts.row_hash))) as source_hash
+    from {{ ref('stg_crm__contacts') }} as contacts
+    inner join {{ ref('int_contacts__resolved') }} as resolved
+        on contacts.contact_key = resolved.contact_key
+    group by resolved.profile_id
+
+),
+
+changed_profiles as (
+
+    select profile_sources.*
+    from profile_sources
+    {{- not_stored('profile_sources', ['profile_id'], 'source_hash', incremental) }}
+
+),
+
+changed_contacts as (
+
+    select resolved.profile_id, contacts.*
+    from {{ ref('stg_crm__contacts') }} as contacts
+    inner join {{ ref('int_contacts__resolved') }} as resolved
+        on contacts.contact_key = resolved.contact_key
+    {%- if incremental %}
+    where resolved.profile_id in (select profile_id from changed_profiles)
+    {%- endif %}
+
+),
+
+{{ survivorship }}

@@ -21,6 +21,8 @@ email_events as (
     from {{ ref('int_email_events__attributed') }} as events
     cross join as_of
     where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+        -- the only types counted below (sends and deliveries are most of the rows)
+        and events.event_type in ('open', 'click', 'bounce', 'unsubscribe', 'spam_report')
 
 ),
 
@@ -61,8 +63,6 @@ web_features as (
         {%- for days in windows %}
         {%- set in_window = "occurred_at > " ~ dbt.dateadd('day', -days, 'as_of_at') %}
         count(case when event_type = 'page_view' and {{ in_window }} then 1 end) as page_views_{{ days }}d,
-        count(distinct case when event_type = 'page_view' and {{ in_window }}
-            then cast(occurred_at as date) end) as visit_days_{{ days }}d,
         count(case when event_type = 'page_view' and page_category = 'pricing' and {{ in_window }}
             then 1 end) as pricing_page_views_{{ days }}d,
         count(case when event_type = 'page_view' and page_category = 'demo' and {{ in_window }}
@@ -77,6 +77,32 @@ web_features as (
     from web_events
     group by profile_id
 
+),
+
+-- Days with a page view: one row per profile and day first, then a day is in a window when
+-- its last view is (one grouping instead of a distinct count per window: 3x less work).
+visit_days as (
+
+    select
+        profile_id,
+        {%- for days in windows %}
+        count(case when last_view_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end)
+            as visit_days_{{ days }}d{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        -- read from the model, not web_events: a second reader would make DuckDB store that CTE
+        select events.profile_id, cast(events.occurred_at as date) as visit_date,
+            max(events.occurred_at) as last_view_at, max(as_of.as_of_at) as as_of_at
+        from {{ ref('int_web_events__attributed') }} as events
+        cross join as_of
+        where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+            and events.event_type = 'page_view'
+            -- older views count in no window
+            and events.occurred_at > {{ dbt.dateadd('day', -(windows | max), 'as_of.as_of_at') }}
+        group by events.profile_id, cast(events.occurred_at as date)
+    ) as view_days
+    group by profile_id
+
 )
 
 select
@@ -85,7 +111,7 @@ select
     coalesce(email_features.email_opens_{{ days }}d, 0) as email_opens_{{ days }}d,
     coalesce(email_features.email_clicks_{{ days }}d, 0) as email_clicks_{{ days }}d,
     coalesce(web_features.page_views_{{ days }}d, 0) as page_views_{{ days }}d,
-    coalesce(web_features.visit_days_{{ days }}d, 0) as visit_days_{{ days }}d,
+    coalesce(visit_days.visit_days_{{ days }}d, 0) as visit_days_{{ days }}d,
     coalesce(web_features.pricing_page_views_{{ days }}d, 0) as pricing_page_views_{{ days }}d,
     coalesce(web_features.demo_page_views_{{ days }}d, 0) as demo_page_views_{{ days }}d,
     coalesce(web_features.form_fills_{{ days }}d, 0) as form_fills_{{ days }}d,
@@ -103,3 +129,4 @@ select
 from profiles
 left join email_features on profiles.profile_id = email_features.profile_id
 left join web_features on profiles.profile_id = web_features.profile_id
+left join visit_days on profiles.profile_id = visit_days.profile_id
