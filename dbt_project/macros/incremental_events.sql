@@ -66,25 +66,31 @@
 {%- endset -%}
 {%- if is_incremental() -%}
 {%- set seen = keys_seen_through() -%}
-{%- set in_window = time_column ~ ' >= ' ~ event_watermark(time_column) ~ ' or ' ~ time_column ~ ' is null' -%}
-restated as (
+{%- set in_window = time_column ~ ' >= ' ~ event_watermark_literal(time_column) ~ ' or ' ~ time_column ~ ' is null' -%}
+loaded_window as materialized (
+
+    select {{ columns | join(', ') }} from {{ this }} where {{ in_window }}
+
+),
+
+restated as materialized (
 
     select {{ columns | join(', ') }} from {{ staging }} where {{ in_window }}
     -- re-read rows that are here as they are stay out (only their keys can move them)
     except
-    select {{ columns | join(', ') }} from {{ this }} where {{ in_window }}
+    select * from loaded_window
 
 ),
 
 {% if seen is none -%}
 loaded_rows as (
 
-    select {{ loaded_columns }}
+    select {{ loaded_columns }}, true as needs_lookup
     from {{ this }} as loaded
 
 ),
 {%- else -%}
-changed_keys as (
+changed_keys as materialized (
 
     select key_type, key_value
     from {{ ref('int_identity__lookup_keys') }}
@@ -93,46 +99,58 @@ changed_keys as (
 
 ),
 
--- loaded rows carrying a key whose profile changed
-keyed as materialized (
+{%- if browser_column %}
 
-    select {{ loaded_columns }}
-    from {{ this }} as loaded
-    where
+-- loaded rows carrying a key whose profile changed (narrow scans: one semi-join per key type)
+keyed_ids as materialized (
+
     {%- for key_type, column in keys %}
-        {{ 'or ' if not loop.first }}loaded.{{ column }} in (select key_value from changed_keys where key_type = '{{ key_type }}')
+    {{ 'union' if not loop.first }}
+    select {{ unique_key }}{{ ', ' ~ browser_column if browser_column }}
+    from {{ this }}
+    where {{ column }} in (select key_value from changed_keys where key_type = '{{ key_type }}')
     {%- endfor %}
 
 ),
-{%- if browser_column %}
 
 -- browsers whose profile can have changed: a restated row (its earlier version too) or a keyed one
 browsers_in_play as (
 
     select {{ browser_column }} from restated
     union
-    select {{ browser_column }} from {{ this }}
-    where ({{ in_window }}) and {{ unique_key }} in (select {{ unique_key }} from restated)
+    select {{ browser_column }} from loaded_window
+    where {{ unique_key }} in (select {{ unique_key }} from restated)
     union
-    select {{ browser_column }} from keyed
+    select {{ browser_column }} from keyed_ids
 
 ),
 {%- endif %}
 
+-- the loaded rows to attribute again: with a browser column, every row of those browsers
+-- (keyed rows have theirs; rows read only for their browser keep their direct
+-- attribution, needs_lookup false) and the keyed rows without a browser; else the rows
+-- carrying a changed key
 loaded_rows as (
 
     {%- if browser_column %}
-    select {{ loaded_columns }}
+    select {{ loaded_columns }}, loaded.{{ unique_key }} in (select {{ unique_key }} from keyed_ids) as needs_lookup
     from {{ this }} as loaded
     where loaded.{{ browser_column }} in (select {{ browser_column }} from browsers_in_play where {{ browser_column }} is not null)
     union all
-    select * from keyed where {{ browser_column }} is null
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+    where loaded.{{ browser_column }} is null and loaded.{{ unique_key }} in (select {{ unique_key }} from keyed_ids)
     {%- else %}
-    select * from keyed
+    {%- for key_type, column in keys %}
+    {{ 'union' if not loop.first }}
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+    where loaded.{{ column }} in (select key_value from changed_keys where key_type = '{{ key_type }}')
+    {%- endfor %}
     {%- endif %}
     {%- for condition in also_loaded %}
     union
-    select {{ loaded_columns }}
+    select {{ loaded_columns }}, true as needs_lookup
     from {{ this }} as loaded
     where {{ condition }}
     {%- endfor %}
@@ -145,7 +163,8 @@ events as (
 
     select
         {{ columns | join(', ') }},
-        true as is_restated
+        true as is_restated,
+        true as needs_lookup
         {%- for name, column, type in priors %},
         cast(null as {{ type }}) as {{ name }}
         {%- endfor %}
@@ -156,7 +175,8 @@ events as (
         {%- for col in columns %}
         loaded_rows.{{ col }},
         {%- endfor %}
-        false as is_restated
+        false as is_restated,
+        loaded_rows.needs_lookup
         {%- for name, column, type in priors %},
         loaded_rows.{{ name }}
         {%- endfor %}
@@ -164,7 +184,31 @@ events as (
     where not exists (select 1 from restated where restated.{{ unique_key }} = loaded_rows.{{ unique_key }})
     {%- endif %}
 
+),
+
+-- the lookup keys (on an incremental run only those of the rows to look up)
+keys as (
+
+    select * from {{ ref('int_identity__lookup_keys') }}
+    {%- if is_incremental() %}
+    where key_value in (
+        {%- for key_type, column in keys %}
+        {{ 'union all ' if not loop.first }}select {{ column }} from events where needs_lookup
+        {%- endfor %})
+    {%- endif %}
+
 )
+{%- endmacro %}
+
+
+{#- The oldest event time an incremental run reads again, as a literal (read once at run
+    time, so scans can skip row groups by it). -#}
+{% macro event_watermark_literal(time_column='occurred_at') -%}
+  {%- if not execute or not is_incremental() -%}
+    {{ return(event_watermark(time_column)) }}
+  {%- endif -%}
+  {%- set found = run_query('select cast(' ~ event_watermark(time_column) ~ ' as varchar)').columns[0].values()[0] -%}
+  {{ return("cast('" ~ found ~ "' as timestamp)") }}
 {%- endmacro %}
 
 

@@ -25,14 +25,8 @@ with
 {{ incremental_event_rows(ref('stg_esp__email_events'), event_columns, 'event_id', priors, attribution_keys,
                           also_loaded=[
     "loaded.is_hard_bounce and loaded.email in (select email from restated where event_type in " ~ reaching ~ ")",
-    "loaded.event_type in " ~ reaching ~ " and loaded.occurred_at >= " ~ event_watermark() ~ "
+    "loaded.event_type in " ~ reaching ~ " and loaded.occurred_at >= " ~ event_watermark_literal() ~ "
         and loaded.email in (select email from restated where event_type = 'bounce')"]) }},
-
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
 
 last_reached as (
 

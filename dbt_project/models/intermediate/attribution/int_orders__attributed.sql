@@ -18,12 +18,6 @@ with
 {{ incremental_event_rows(ref('stg_shop__orders'), order_columns, 'order_id', priors, attribution_keys,
                          time_column='ordered_at') }},
 
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
-
 attributed as (
 
     select

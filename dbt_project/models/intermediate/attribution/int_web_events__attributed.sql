@@ -23,19 +23,30 @@ with
 {{ incremental_event_rows(ref('stg_web__events'), event_columns, 'event_id', priors, attribution_keys,
                          browser_column='anonymous_id') }},
 
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
-
-direct as (
+looked_up as (
 
     select
         events.*,
-        {{ attributed_profile(attribution_keys, profile_column='direct_profile_id', rule_column='direct_rule') }}
+        {{ attributed_profile(attribution_keys, profile_column='looked_up_profile_id', rule_column='looked_up_rule') }}
     from events
     {{ attribution_joins('events', attribution_keys) }}
+
+),
+
+-- rows read only for their browser keep the direct attribution they have
+direct as (
+
+    select
+        looked_up.*,
+        case
+            when needs_lookup then looked_up_profile_id
+            when prior_rule in ('contact_id', 'email') then prior_profile_id
+        end as direct_profile_id,
+        case
+            when needs_lookup then looked_up_rule
+            when prior_rule in ('contact_id', 'email') then prior_rule
+        end as direct_rule
+    from looked_up
 
 ),
 
