@@ -6,7 +6,7 @@
 2. Probabilistic: Splink (DuckDB backend) scores pairs on names, date of birth and
    address; pairs at or above `match_threshold` are linked (model_fit.py trains the
    model, links.py finds the links, incrementally in the dbt build).
-3. Connected components over both kinds of link give the clusters. A cluster's
+3. Connected components (scipy) over both kinds of link give the clusters. A cluster's
    `profile_id` is derived from its oldest member (earliest created_at, then key), so
    it stays put when new records join the cluster.
 
@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
-from splink import DuckDBAPI
-from splink.clustering import cluster_pairwise_predictions_at_threshold
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 log = logging.getLogger(__name__)
 
@@ -194,55 +196,57 @@ def cluster_contacts(contacts: pa.Table, links: pa.Table, settings: MatchSetting
             where l.contact_key < l.linked
             """
         )
-        return _clusters(con, DuckDBAPI(con))
+        return _clusters(con)
     finally:
         con.close()
 
 
-def _clusters(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> pa.Table:
-    clustered = cluster_pairwise_predictions_at_threshold(
-        db_api.register("nodes"),
-        db_api.register("edges"),
-        db_api=db_api,
-        node_id_column_name="unique_id",
-        edge_id_column_name_left="unique_id_l",
-        edge_id_column_name_right="unique_id_r",
-    )
+def _clusters(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Profiles from `nodes` and `edges`: connected components (scipy, one pass over an
+    index-encoded graph), each cluster's anchor and each contact's strongest link."""
+    members = con.sql("select unique_id, source_system, contact_id, created_at from nodes").to_arrow_table()
+    edges = con.sql("select unique_id_l, unique_id_r, "
+                    "case rule when 'email' then 1 when 'phone' then 2 else 3 end::tinyint as strength "
+                    "from edges").to_arrow_table()
+    n = members.num_rows
+    ids = members["unique_id"]
+    # Both ends in one lookup: one hash table of the ids.
+    ends = pc.index_in(pa.chunked_array(edges["unique_id_l"].chunks + edges["unique_id_r"].chunks,
+                                       edges.schema.field("unique_id_l").type),
+                       value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+    left, right = ends[:edges.num_rows], ends[edges.num_rows:]
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    _, cluster_id = connected_components(graph, directed=False)
+    # The strongest link a contact has: email (1), then phone (2), then probabilistic (3).
+    strongest = np.full(n, 3, dtype=np.int8)
+    strength = edges["strength"].to_numpy()
+    np.minimum.at(strongest, left, strength)
+    np.minimum.at(strongest, right, strength)
+    members = members.append_column("cluster_id", pa.array(cluster_id)) \
+        .append_column("strongest", pa.array(strongest)) \
+        .append_column("cluster_size", pa.array(np.bincount(cluster_id)[cluster_id].astype(np.int64)))
+    con.register("members", members)
     return con.sql(
-        f"""
-        with clusters as (
-            select unique_id, cluster_id from {clustered.physical_name}
-        ),
-        members as (
-            select n.unique_id, n.source_system, n.contact_id, n.created_at, c.cluster_id
-            from nodes n join clusters c using (unique_id)
-        ),
-        anchors as (
-            select cluster_id,
-                   arg_min(unique_id, (created_at is null, created_at, unique_id)) as anchor_id,
-                   count(*) as cluster_size
-            from members group by cluster_id
-        ),
-        best_rule as (
-            -- The strongest link a contact has: email, then phone, then probabilistic.
-            select unique_id,
-                   arg_min(rule, case rule when 'email' then 1 when 'phone' then 2 else 3 end)
-                       as match_rule
-            from (select unique_id_r as unique_id, rule from edges
-                  union all select unique_id_l, rule from edges)
-            group by unique_id
+        """
+        with anchors as (
+            select cluster_id, arg_min(unique_id, (created_at is null, created_at, unique_id)) as anchor_id
+            from members
+            where cluster_size > 1
+            group by cluster_id
         )
         select
             m.unique_id as contact_key,
             m.source_system,
             m.contact_id,
-            'p_' || substr(md5(a.anchor_id), 1, 16) as profile_id,
-            case when a.cluster_size = 1 then 'singleton' else coalesce(b.match_rule, 'probabilistic') end
-                as match_rule,
-            a.cluster_size
+            'p_' || substr(md5(coalesce(a.anchor_id, m.unique_id)), 1, 16) as profile_id,
+            case
+                when m.cluster_size = 1 then 'singleton'
+                when m.strongest = 1 then 'email'
+                when m.strongest = 2 then 'phone'
+                else 'probabilistic'
+            end as match_rule,
+            m.cluster_size
         from members m
-        join anchors a using (cluster_id)
-        left join best_rule b using (unique_id)
-        order by m.unique_id
+        left join anchors a using (cluster_id)
         """
     ).to_arrow_table().cast(OUTPUT_SCHEMA)
