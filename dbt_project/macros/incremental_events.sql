@@ -46,27 +46,125 @@
 
 {#- The CTEs an incremental attributed model starts from: `events` holds every row to
     attribute, each with is_restated and its previous values under the `priors` names
-    (null for rows read from staging). On a full build that is all of `staging`; on an
-    incremental run, `restated` (the staging rows inside the lookback window) plus every
-    row already in the model that is not re-read. `priors`: (name, column of the model,
-    type) triples, e.g. ('prior_profile_id', 'profile_id', 'varchar'). Follow it with
-    `, next_cte as (...)`. -#}
-{% macro incremental_event_rows(staging, columns, unique_key, priors, time_column='occurred_at') -%}
+    (null for rows read from staging). On a full build that is all of `staging`. On an
+    incremental run, `restated`: the staging rows inside the lookback window that are not
+    in the model as they are (new, late or changed events), plus the rows already in the
+    model whose attribution can have changed (macros/attribution_changes.sql): those
+    carrying a key of `keys` (the model's attribution keys, (key_type, column) pairs)
+    whose profile changed since the model's last run; with `browser_column`, every row of
+    a browser that has such a row or a restated one (a browser's profile comes from all
+    its rows); and the rows matching any condition of `also_loaded` (conditions on the
+    loaded row `loaded`). Without a record of its last run the model takes every loaded
+    row. `priors`: (name, column of the model, type) triples, e.g. ('prior_profile_id',
+    'profile_id', 'varchar'). Follow it with `, next_cte as (...)`. -#}
+{% macro incremental_event_rows(staging, columns, unique_key, priors, keys, time_column='occurred_at',
+                                browser_column=none, also_loaded=[]) -%}
+{%- do outflow_attribution_check_keys(keys) -%}
+{%- set loaded_columns -%}
+  {%- for col in columns %}loaded.{{ col }}, {% endfor -%}
+  {%- for name, column, type in priors %}loaded.{{ column }} as {{ name }}{{ ', ' if not loop.last }}{% endfor -%}
+{%- endset -%}
 {%- if is_incremental() -%}
-restated as (
+{%- set seen = keys_seen_through() -%}
+{%- set in_window = time_column ~ ' >= ' ~ event_watermark_literal(time_column) ~ ' or ' ~ time_column ~ ' is null' -%}
+loaded_window as materialized (
 
-    select {{ columns | join(', ') }}
-    from {{ staging }}
-    where {{ time_column }} >= {{ event_watermark(time_column) }} or {{ time_column }} is null
+    select {{ columns | join(', ') }} from {{ this }} where {{ in_window }}
 
 ),
+
+restated as materialized (
+
+    select {{ columns | join(', ') }} from {{ staging }} where {{ in_window }}
+    -- re-read rows that are here as they are stay out (only their keys can move them)
+    except
+    select * from loaded_window
+
+),
+
+{% if seen is none -%}
+loaded_rows as (
+
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+
+),
+{%- else -%}
+changed_keys as materialized (
+
+    select key_type, key_value
+    from {{ ref('int_identity__lookup_keys') }}
+    where changed_at > {{ seen }}
+        and key_type in ({% for key_type, column in keys %}'{{ key_type }}'{{ ', ' if not loop.last }}{% endfor %})
+
+),
+
+{%- if browser_column %}
+
+-- loaded rows carrying a key whose profile changed (narrow scans: one semi-join per key type)
+keyed_ids as materialized (
+
+    {%- for key_type, column in keys %}
+    {{ 'union' if not loop.first }}
+    select {{ unique_key }}{{ ', ' ~ browser_column if browser_column }}
+    from {{ this }}
+    where {{ column }} in (select key_value from changed_keys where key_type = '{{ key_type }}')
+    {%- endfor %}
+
+),
+
+-- browsers whose profile can have changed: a restated row (its earlier version too) or a keyed one
+browsers_in_play as (
+
+    select {{ browser_column }} from restated
+    union
+    select {{ browser_column }} from loaded_window
+    where {{ unique_key }} in (select {{ unique_key }} from restated)
+    union
+    select {{ browser_column }} from keyed_ids
+
+),
+{%- endif %}
+
+-- the loaded rows to attribute again: with a browser column, every row of those browsers
+-- (keyed rows have theirs; rows read only for their browser keep their direct
+-- attribution, needs_lookup false) and the keyed rows without a browser; else the rows
+-- carrying a changed key
+loaded_rows as (
+
+    {%- if browser_column %}
+    select {{ loaded_columns }}, loaded.{{ unique_key }} in (select {{ unique_key }} from keyed_ids) as needs_lookup
+    from {{ this }} as loaded
+    where loaded.{{ browser_column }} in (select {{ browser_column }} from browsers_in_play where {{ browser_column }} is not null)
+    union all
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+    where loaded.{{ browser_column }} is null and loaded.{{ unique_key }} in (select {{ unique_key }} from keyed_ids)
+    {%- else %}
+    {%- for key_type, column in keys %}
+    {{ 'union' if not loop.first }}
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+    where loaded.{{ column }} in (select key_value from changed_keys where key_type = '{{ key_type }}')
+    {%- endfor %}
+    {%- endif %}
+    {%- for condition in also_loaded %}
+    union
+    select {{ loaded_columns }}, true as needs_lookup
+    from {{ this }} as loaded
+    where {{ condition }}
+    {%- endfor %}
+
+),
+{%- endif %}
 
 {% endif -%}
 events as (
 
     select
         {{ columns | join(', ') }},
-        true as is_restated
+        true as is_restated,
+        true as needs_lookup
         {%- for name, column, type in priors %},
         cast(null as {{ type }}) as {{ name }}
         {%- endfor %}
@@ -75,17 +173,42 @@ events as (
     union all
     select
         {%- for col in columns %}
-        loaded.{{ col }},
+        loaded_rows.{{ col }},
         {%- endfor %}
-        false as is_restated
+        false as is_restated,
+        loaded_rows.needs_lookup
         {%- for name, column, type in priors %},
-        loaded.{{ column }} as {{ name }}
+        loaded_rows.{{ name }}
         {%- endfor %}
-    from {{ this }} as loaded
-    where not exists (select 1 from restated where restated.{{ unique_key }} = loaded.{{ unique_key }})
+    from loaded_rows
+    where not exists (select 1 from restated where restated.{{ unique_key }} = loaded_rows.{{ unique_key }})
+    {%- endif %}
+
+),
+
+-- the lookup keys (on an incremental run only those of the rows to look up)
+keys as (
+
+    select * from {{ ref('int_identity__lookup_keys') }}
+    {%- if is_incremental() %}
+    where key_value in (
+        {%- for key_type, column in keys %}
+        {{ 'union all ' if not loop.first }}select {{ column }} from events where needs_lookup
+        {%- endfor %})
     {%- endif %}
 
 )
+{%- endmacro %}
+
+
+{#- The oldest event time an incremental run reads again, as a literal (read once at run
+    time, so scans can skip row groups by it). -#}
+{% macro event_watermark_literal(time_column='occurred_at') -%}
+  {%- if not execute or not is_incremental() -%}
+    {{ return(event_watermark(time_column)) }}
+  {%- endif -%}
+  {%- set found = run_query('select cast(' ~ event_watermark(time_column) ~ ' as varchar)').columns[0].values()[0] -%}
+  {{ return("cast('" ~ found ~ "' as timestamp)") }}
 {%- endmacro %}
 
 

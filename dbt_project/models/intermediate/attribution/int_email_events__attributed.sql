@@ -3,45 +3,36 @@
 -- when nothing reached the same address afterwards (no later delivered, open or
 -- click); a soft bounce is followed by a delivery.
 --
--- Incremental (macros/incremental_events.sql): every event is attributed again (a new
--- contact or a merge can move old events to another profile) and the bounces of every
--- address with re-read events are judged again (a new delivery makes an old bounce
--- soft); only rows that are new or changed are written (delete+insert on event_id), so
--- the table equals a full rebuild without rewriting it.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
+-- Incremental (macros/incremental_events.sql): a run attributes the new (or late, or
+-- changed) events inside the lookback window and, of the events already here, those
+-- whose email changed profile since the last run (int_identity__lookup_keys.changed_at).
+-- Bounces are judged again only where a new event can change the verdict: a new bounce
+-- against every event that reached its address at or after it (all inside the window,
+-- so the loaded ones are read with it), and a loaded hard bounce turns soft when a new
+-- event reached its address at or after it; a soft bounce stays soft (events are
+-- immutable). Only rows that are new or changed are written (delete+insert on event_id),
+-- so the table equals a full rebuild without rewriting it.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id',
+          post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set attribution_keys = [('email', 'email')] %}
 {%- set event_columns = ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at'] %}
 {%- set priors = [('prior_profile_id', 'profile_id', dbt.type_string()),
                   ('prior_is_hard_bounce', 'is_hard_bounce', 'boolean')] %}
+{%- set reaching = "('delivered', 'open', 'click')" %}
 
 with
 
-{{ incremental_event_rows(ref('stg_esp__email_events'), event_columns, 'event_id', priors) }},
-
-{%- if is_incremental() %}
-
--- Only these addresses can have a bounce whose verdict changed.
-rejudged_emails as (
-
-    select distinct email from restated where email is not null
-
-),
-{%- endif %}
-
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
+{{ incremental_event_rows(ref('stg_esp__email_events'), event_columns, 'event_id', priors, attribution_keys,
+                          also_loaded=[
+    "loaded.is_hard_bounce and loaded.email in (select email from restated where event_type in " ~ reaching ~ ")",
+    "loaded.event_type in " ~ reaching ~ " and loaded.occurred_at >= " ~ event_watermark_literal() ~ "
+        and loaded.email in (select email from restated where event_type = 'bounce')"]) }},
 
 last_reached as (
 
     select email, max(occurred_at) as last_reached_at
     from events
-    where event_type in ('delivered', 'open', 'click') and email is not null
-    {%- if is_incremental() %}
-        and email in (select email from rejudged_emails)
-    {%- endif %}
+    where event_type in {{ reaching }} and email is not null
     group by email
 
 ),
@@ -57,8 +48,9 @@ attributed as (
         case
             when events.event_type <> 'bounce' then null
             {%- if is_incremental() %}
-            when not events.is_restated and events.email not in (select email from rejudged_emails)
-                then events.prior_is_hard_bounce
+            -- loaded: hard until something reaches the address at or after it
+            when not events.is_restated
+                then events.prior_is_hard_bounce and not coalesce(last_reached.last_reached_at >= events.occurred_at, false)
             {%- endif %}
             when last_reached.last_reached_at is null then true
             else last_reached.last_reached_at < events.occurred_at

@@ -2,10 +2,12 @@
 -- FX rates are static and approximate (var outflow_fx_to_usd); orders in a currency
 -- without a rate keep amount_usd null and do not count towards monetary value.
 --
--- Incremental (macros/incremental_events.sql): every order is attributed again (a new
--- contact or a merge can move old orders to another profile); only rows that are new or
--- whose profile changed are written (delete+insert on order_id).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id') }}
+-- Incremental (macros/incremental_events.sql): the orders inside the lookback window and
+-- those whose contact_id or email changed profile since the last run (a new contact or a
+-- merge can move old orders) are attributed again; only rows that are new or whose
+-- profile changed are written (delete+insert on order_id).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id',
+          post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set fx = var('outflow_fx_to_usd', {'USD': 1.0, 'EUR': 1.08, 'GBP': 1.27}) %}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
 {%- set order_columns = ['order_id', 'contact_id', 'email', 'status', 'amount', 'currency', 'ordered_at'] %}
@@ -13,13 +15,8 @@
 
 with
 
-{{ incremental_event_rows(ref('stg_shop__orders'), order_columns, 'order_id', priors, time_column='ordered_at') }},
-
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
+{{ incremental_event_rows(ref('stg_shop__orders'), order_columns, 'order_id', priors, attribution_keys,
+                         time_column='ordered_at') }},
 
 attributed as (
 

@@ -3,12 +3,15 @@
 -- that browser was identified (by contact_id or email) on another event as exactly
 -- one profile. Events that match nothing keep profile_id null.
 --
--- Incremental (macros/incremental_events.sql): a run attributes every event again, the
--- ones already here and the staging rows inside the lookback window, because a new
--- contact or a merge can move old events to another profile; it writes only the rows
--- that are new or whose profile_id or attribution_rule changed (delete+insert on
--- event_id), so the table equals a full rebuild without rewriting it.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
+-- Incremental (macros/incremental_events.sql): a run attributes the staging rows inside
+-- the lookback window and, of the events already here, those a new contact or a merge can
+-- have moved: events carrying a contact_id or email whose profile changed since the last
+-- run (int_identity__lookup_keys.changed_at), and every event of a browser with such an
+-- event or a re-read one. It writes only the rows that are new or whose profile_id or
+-- attribution_rule changed (delete+insert on event_id), so the table equals a full
+-- rebuild without rewriting it.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id',
+          post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
 {%- set event_columns = ['event_id', 'contact_id', 'anonymous_id', 'email', 'event_type', 'page_url', 'page_path',
                          'page_category', 'occurred_at'] %}
@@ -17,21 +20,33 @@
 
 with
 
-{{ incremental_event_rows(ref('stg_web__events'), event_columns, 'event_id', priors) }},
+{{ incremental_event_rows(ref('stg_web__events'), event_columns, 'event_id', priors, attribution_keys,
+                         browser_column='anonymous_id') }},
 
-keys as (
-
-    select * from {{ ref('int_identity__lookup_keys') }}
-
-),
-
-direct as (
+looked_up as (
 
     select
         events.*,
-        {{ attributed_profile(attribution_keys, profile_column='direct_profile_id', rule_column='direct_rule') }}
+        {{ attributed_profile(attribution_keys, profile_column='looked_up_profile_id', rule_column='looked_up_rule') }}
     from events
     {{ attribution_joins('events', attribution_keys) }}
+
+),
+
+-- rows read only for their browser keep the direct attribution they have
+direct as (
+
+    select
+        looked_up.*,
+        case
+            when needs_lookup then looked_up_profile_id
+            when prior_rule in ('contact_id', 'email') then prior_profile_id
+        end as direct_profile_id,
+        case
+            when needs_lookup then looked_up_rule
+            when prior_rule in ('contact_id', 'email') then prior_rule
+        end as direct_rule
+    from looked_up
 
 ),
 
