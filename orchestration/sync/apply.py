@@ -62,7 +62,7 @@ CHECKPOINT_THRESHOLD = "1GB"
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # While a run sends, the cyclic GC runs only on young objects, every this many records sent
 # (see young_gc_only).
-YOUNG_GC_EVERY = 50_000
+YOUNG_GC_EVERY = 250_000
 # action -> its count column in sync_runs
 ACTIONS = {"add": "adds", "change": "changes", "retry": "retries", "remove": "removes", "resync": "resyncs"}
 
