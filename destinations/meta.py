@@ -260,7 +260,9 @@ def row_id(row: Mapping[str, str]) -> str:
     which is stored in sync_state. Written by orjson (json.dumps was most of a prepare's
     cost), which gives those bytes for ASCII text; anything else goes through json.dumps."""
     out = orjson.dumps(row if type(row) is dict else dict(row), option=orjson.OPT_SORT_KEYS)
-    if out.isascii():  # then the same bytes as json.dumps (which escapes non-ASCII)
+    # Printable ASCII that needed no escape: then the same bytes as json.dumps (which also
+    # escapes non-ASCII and DEL); a hashed row always is.
+    if out.isascii() and b"\\" not in out and b"\x7f" not in out:
         return out.decode()
     return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
 
