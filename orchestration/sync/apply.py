@@ -58,6 +58,8 @@ PLAN_TABLE = "outflow_plan"
 SEND_TABLE = "outflow_send"
 HASHES_TABLE = "outflow_model_hashes"
 MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "256MB")
+# The cap while sending (after the plan): see run_sync.
+APPLY_MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_APPLY_MEMORY_LIMIT", MEMORY_LIMIT)
 CHECKPOINT_THRESHOLD = "1GB"
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # While a run sends, the cyclic GC runs only on young objects, every this many records sent
@@ -275,6 +277,7 @@ def run_sync(
         if spec.holdout is not None:
             # before anything is sent, so a crash mid-run cannot leave a held-out key unrecorded
             st.record_holdout(con, spec.name, _holdout_sql(con, spec), run_id)
+        con.execute(f"SET memory_limit = '{APPLY_MEMORY_LIMIT}'")
         writer = con.cursor()  # the one connection that writes state; `con` streams the plan
         try:
             _apply(con, writer, spec, destination, report, progress)
