@@ -4,12 +4,13 @@
    are the same person, unless the key is shared by so many contacts that it is a
    shared inbox or a switchboard (`max_contacts_per_key`).
 2. Probabilistic: Splink (DuckDB backend) scores pairs on names, date of birth and
-   address; pairs at or above `match_threshold` are linked.
-3. Connected components over both kinds of link give the clusters. A cluster's
+   address; pairs at or above `match_threshold` are linked (model_fit.py trains the
+   model, links.py finds the links, incrementally in the dbt build).
+3. Connected components (scipy) over both kinds of link give the clusters. A cluster's
    `profile_id` is derived from its oldest member (earliest created_at, then key), so
    it stays put when new records join the cluster.
 
-Everything runs in a private in-memory DuckDB; the caller passes an Arrow table in
+Everything runs in a private in-memory DuckDB; the caller passes Arrow tables in
 and gets an Arrow table out.
 """
 
@@ -18,12 +19,12 @@ from __future__ import annotations
 import logging
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
-from splink import DuckDBAPI, Linker
-from splink.clustering import cluster_pairwise_predictions_at_threshold
-
-from orchestration.identity import splink_model
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ INPUT_COLUMNS = (
     "date_of_birth",
     "created_at",
 )
+# What clustering needs: the keys of the deterministic links and the age of each contact.
+CLUSTER_COLUMNS = ("contact_key", "source_system", "contact_id", "email", "email_is_valid", "phone_e164",
+                   "phone_is_valid", "created_at")
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -73,63 +77,75 @@ class MatchSettings(BaseModel):
     min_labelled_pairs: int = Field(100, ge=1)
     seed: int = 42
     probabilistic: bool = True
+    # The dbt build keeps a fitted model this many days (model_fit.refit_reason).
+    refit_days: int = Field(7, ge=1)
 
 
 def resolve_contacts(contacts: pa.Table, settings: MatchSettings | None = None) -> pa.Table:
+    """One pass without stored state: fit the model, link every pair, cluster.
+
+    The dbt build runs the same three steps as three models, keeping the fit and the
+    links between builds (int_identity__match_model, int_identity__links)."""
+    from orchestration.identity.links import find_links
+    from orchestration.identity.model_fit import fit_match_model
+
     settings = settings or MatchSettings()
+    fitted = fit_match_model(contacts, settings)
+    links = find_links(contacts, fitted.splink_model, settings)
+    return cluster_contacts(contacts, links, settings)
+
+
+def quiet_splink() -> None:
     # Splink warns per untrainable comparison level; one line of ours says what matters.
     logging.getLogger("splink").setLevel(logging.ERROR)
-    missing = [c for c in INPUT_COLUMNS if c not in contacts.column_names]
+
+
+def require_columns(contacts: pa.Table, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in contacts.column_names]
     if missing:
-        raise ValueError(f"identity resolution needs columns {missing} in its input")
-
-    con = duckdb.connect()
-    try:
-        con.register("contacts_in", contacts.select(list(INPUT_COLUMNS)))
-        _build_nodes(con)
-        n_nodes = con.execute("select count(*) from nodes").fetchall()[0][0]
-        if n_nodes == 0:
-            return OUTPUT_SCHEMA.empty_table()
-        _build_deterministic_edges(con, settings.max_contacts_per_key)
-        db_api = DuckDBAPI(con)
-        _add_probabilistic_edges(con, db_api, n_nodes, settings)
-        return _clusters(con, db_api)
-    finally:
-        con.close()
+        raise ValueError(f"{what} needs columns {missing} in its input")
 
 
-def _build_nodes(con: duckdb.DuckDBPyConnection) -> None:
-    # Matching features: lower-case, blanks as null, dates as ISO strings.
+def build_nodes(con: duckdb.DuckDBPyConnection, source: str = "contacts_in") -> None:
+    """Table `nodes`: the matching features of every contact, and their fingerprint."""
     con.execute(
-        """
-        create table nodes as
-        select
-            contact_key as unique_id,
-            source_system,
-            contact_id,
-            created_at,
-            -- Names as letters only: 'Soph ie' and 'sophie' are one name.
-            nullif(regexp_replace(lower(first_name), '[^\\p{L}]', '', 'g'), '') as first_name,
-            nullif(regexp_replace(lower(first_name_canonical), '[^\\p{L}]', '', 'g'), '')
-                as first_name_canonical,
-            nullif(regexp_replace(lower(last_name_normalized), '[^\\p{L}]', '', 'g'), '') as last_name,
-            strftime(try_cast(date_of_birth as date), '%Y-%m-%d') as dob,
-            nullif(regexp_replace(lower(trim(street_address)), '\\s+', ' ', 'g'), '') as street,
-            nullif(lower(trim(city)), '') as city,
-            nullif(replace(upper(trim(cast(postal_code as varchar))), ' ', ''), '') as postal_code,
-            case when email_is_valid then email end as email,
-            -- A possible-but-invalid number (truncated, say) is shared by strangers.
-            case when phone_is_valid then phone_e164 end as phone
-        from contacts_in
+        f"""
+        create or replace table nodes as
+        with features as (
+            select
+                contact_key as unique_id,
+                source_system,
+                contact_id,
+                created_at,
+                -- Names as letters only: 'Soph ie' and 'sophie' are one name.
+                nullif(regexp_replace(lower(first_name), '[^\\p{{L}}]', '', 'g'), '') as first_name,
+                nullif(regexp_replace(lower(first_name_canonical), '[^\\p{{L}}]', '', 'g'), '')
+                    as first_name_canonical,
+                nullif(regexp_replace(lower(last_name_normalized), '[^\\p{{L}}]', '', 'g'), '') as last_name,
+                strftime(try_cast(date_of_birth as date), '%Y-%m-%d') as dob,
+                nullif(regexp_replace(lower(trim(street_address)), '\\s+', ' ', 'g'), '') as street,
+                nullif(lower(trim(city)), '') as city,
+                nullif(replace(upper(trim(cast(postal_code as varchar))), ' ', ''), '') as postal_code,
+                case when email_is_valid then email end as email,
+                -- A possible-but-invalid number (truncated, say) is shared by strangers.
+                case when phone_is_valid then phone_e164 end as phone
+            from {source}
+        )
+        select *,
+            -- What the Splink model compares; a contact whose fingerprint changed is re-linked.
+            md5(to_json(struct_pack(first_name, first_name_canonical, last_name, dob, street, city,
+                                    postal_code))::varchar) as features_hash
+        from features
         """
     )
 
 
-def _build_deterministic_edges(con: duckdb.DuckDBPyConnection, max_per_key: int) -> None:
+def build_deterministic_edges(con: duckdb.DuckDBPyConnection, max_per_key: int) -> None:
+    """Table `edges` from `nodes`: contacts sharing a valid email or phone."""
     # Star edges (every member to the group's smallest id) keep the edge count linear.
     con.execute(
         f"""
-        create table edges as
+        create or replace table edges as
         with keyed as (
             select unique_id, 'email' as rule, email as key from nodes where email is not null
             union all
@@ -149,116 +165,88 @@ def _build_deterministic_edges(con: duckdb.DuckDBPyConnection, max_per_key: int)
     )
 
 
-def _add_probabilistic_edges(
-    con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, n_nodes: int, settings: MatchSettings
-) -> None:
-    if not settings.probabilistic:
-        return
-    if n_nodes < settings.min_records_for_probabilistic:
-        log.warning(
-            "identity: %s contacts is below min_records_for_probabilistic=%s; "
-            "matching on email and phone only",
-            n_nodes,
-            settings.min_records_for_probabilistic,
-        )
-        return
-    con.execute(
-        f"create table splink_input as select {', '.join(splink_model.MODEL_COLUMNS)} from nodes"
-    )
-    rules = splink_model.budgeted_blocking_keys(con, n_nodes, settings.max_pairs_per_record, "splink_input")
-    for rule in rules:
-        if rule["used"] != rule["keys"]:
-            log.info("identity: blocking on %s narrowed to %s (%s pairs; budget %.0f per contact)",
-                     ", ".join(rule["keys"]), ", ".join(rule["used"]), f"{rule['pairs']:,}",
-                     settings.max_pairs_per_record)
-    linker = Linker(db_api.register("splink_input"), splink_model.settings([r["used"] for r in rules]),
-                    log_level=None)
+def cluster_contacts(contacts: pa.Table, links: pa.Table, settings: MatchSettings) -> pa.Table:
+    """Profiles: connected components of the deterministic links and the probabilistic
+    `links` (contact_key, linked_contact_keys; links.py) over `contacts`."""
+    require_columns(contacts, CLUSTER_COLUMNS, "identity resolution")
+    con = duckdb.connect()
     try:
-        _train(con, db_api, linker, settings)
-    except Exception as exc:  # Splink raises ValueError when a level cannot be estimated.
-        log.warning("identity: probabilistic model could not be trained (%s: %s); "
-                    "matching on email and phone only", type(exc).__name__, exc)
-        return
-    predictions = linker.inference.predict(
-        threshold_match_probability=settings.match_threshold, warning_mode="never"
-    )
-    con.execute(
-        f"""
-        insert into edges
-        select unique_id_l, unique_id_r, 'probabilistic', match_probability
-        from {predictions.physical_name}
-        """
-    )
-
-
-def _train(
-    con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, linker: Linker, settings: MatchSettings
-) -> None:
-    """Prior from near-certain rules, u from random pairs, m from known matches.
-
-    Contacts linked by a shared email or phone are labelled matches: their name, date
-    of birth and address agreement is what m measures. Without enough of them (a
-    dataset with no emails or phones) m is learnt by expectation maximisation.
-    """
-    training = linker.training
-    training.estimate_probability_two_random_records_match(
-        splink_model.deterministic_training_rules(), recall=0.7
-    )
-    training.estimate_u_using_random_sampling(max_pairs=settings.u_max_pairs, seed=settings.seed)
-    n_labels = con.execute("select count(*) from edges").fetchall()[0][0]
-    if n_labels >= settings.min_labelled_pairs:
-        training.estimate_m_from_pairwise_labels(
-            db_api.register(con.sql("select unique_id_l, unique_id_r from edges").to_arrow_table())
+        con.register("contacts_in", contacts.select(list(CLUSTER_COLUMNS)))
+        con.execute(
+            """
+            create table nodes as
+            select contact_key as unique_id, source_system, contact_id, created_at,
+                   case when email_is_valid then email end as email,
+                   case when phone_is_valid then phone_e164 end as phone
+            from contacts_in
+            """
         )
-        return
-    for block in splink_model.em_training_blocks():
-        training.estimate_parameters_using_expectation_maximisation(block)
+        if con.execute("select count(*) from nodes").fetchall()[0][0] == 0:
+            return OUTPUT_SCHEMA.empty_table()
+        build_deterministic_edges(con, settings.max_contacts_per_key)
+        con.register("links_in", links.select(["contact_key", "linked_contact_keys"]))
+        # Links are stored both ways; one direction is an edge. Both ends must still exist.
+        con.execute(
+            """
+            insert into edges
+            select l.contact_key, l.linked, 'probabilistic', null
+            from (select contact_key, unnest(linked_contact_keys) as linked from links_in) l
+            semi join nodes a on a.unique_id = l.contact_key
+            semi join nodes b on b.unique_id = l.linked
+            where l.contact_key < l.linked
+            """
+        )
+        return _clusters(con)
+    finally:
+        con.close()
 
 
-def _clusters(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> pa.Table:
-    clustered = cluster_pairwise_predictions_at_threshold(
-        db_api.register("nodes"),
-        db_api.register("edges"),
-        db_api=db_api,
-        node_id_column_name="unique_id",
-        edge_id_column_name_left="unique_id_l",
-        edge_id_column_name_right="unique_id_r",
-    )
+def _clusters(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Profiles from `nodes` and `edges`: connected components (scipy, one pass over an
+    index-encoded graph), each cluster's anchor and each contact's strongest link."""
+    members = con.sql("select unique_id, source_system, contact_id, created_at from nodes").to_arrow_table()
+    edges = con.sql("select unique_id_l, unique_id_r, "
+                    "case rule when 'email' then 1 when 'phone' then 2 else 3 end::tinyint as strength "
+                    "from edges").to_arrow_table()
+    n = members.num_rows
+    ids = members["unique_id"]
+    # Both ends in one lookup: one hash table of the ids.
+    ends = pc.index_in(pa.chunked_array(edges["unique_id_l"].chunks + edges["unique_id_r"].chunks,
+                                       edges.schema.field("unique_id_l").type),
+                       value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+    left, right = ends[:edges.num_rows], ends[edges.num_rows:]
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    _, cluster_id = connected_components(graph, directed=False)
+    # The strongest link a contact has: email (1), then phone (2), then probabilistic (3).
+    strongest = np.full(n, 3, dtype=np.int8)
+    strength = edges["strength"].to_numpy()
+    np.minimum.at(strongest, left, strength)
+    np.minimum.at(strongest, right, strength)
+    members = members.append_column("cluster_id", pa.array(cluster_id)) \
+        .append_column("strongest", pa.array(strongest)) \
+        .append_column("cluster_size", pa.array(np.bincount(cluster_id)[cluster_id].astype(np.int64)))
+    con.register("members", members)
     return con.sql(
-        f"""
-        with clusters as (
-            select unique_id, cluster_id from {clustered.physical_name}
-        ),
-        members as (
-            select n.unique_id, n.source_system, n.contact_id, n.created_at, c.cluster_id
-            from nodes n join clusters c using (unique_id)
-        ),
-        anchors as (
-            select cluster_id,
-                   arg_min(unique_id, (created_at is null, created_at, unique_id)) as anchor_id,
-                   count(*) as cluster_size
-            from members group by cluster_id
-        ),
-        best_rule as (
-            -- The strongest link a contact has: email, then phone, then probabilistic.
-            select unique_id,
-                   arg_min(rule, case rule when 'email' then 1 when 'phone' then 2 else 3 end)
-                       as match_rule
-            from (select unique_id_r as unique_id, rule from edges
-                  union all select unique_id_l, rule from edges)
-            group by unique_id
+        """
+        with anchors as (
+            select cluster_id, arg_min(unique_id, (created_at is null, created_at, unique_id)) as anchor_id
+            from members
+            where cluster_size > 1
+            group by cluster_id
         )
         select
             m.unique_id as contact_key,
             m.source_system,
             m.contact_id,
-            'p_' || substr(md5(a.anchor_id), 1, 16) as profile_id,
-            case when a.cluster_size = 1 then 'singleton' else coalesce(b.match_rule, 'probabilistic') end
-                as match_rule,
-            a.cluster_size
+            'p_' || substr(md5(coalesce(a.anchor_id, m.unique_id)), 1, 16) as profile_id,
+            case
+                when m.cluster_size = 1 then 'singleton'
+                when m.strongest = 1 then 'email'
+                when m.strongest = 2 then 'phone'
+                else 'probabilistic'
+            end as match_rule,
+            m.cluster_size
         from members m
-        join anchors a using (cluster_id)
-        left join best_rule b using (unique_id)
-        order by m.unique_id
+        left join anchors a using (cluster_id)
         """
     ).to_arrow_table().cast(OUTPUT_SCHEMA)

@@ -1,21 +1,16 @@
-"""Every raw contact -> one profile: email and phone first, then Splink.
+"""Every raw contact -> one profile: email and phone first, then the Splink links.
 
 The matching logic lives in orchestration.identity (tested on its own); this model
-feeds it stg_crm__contacts and writes its answer back to the warehouse.
+clusters stg_crm__contacts over the deterministic keys and int_identity__links.
 """
 
-from orchestration.identity import MatchSettings, resolve_contacts
+from orchestration.identity.dbt_settings import match_settings
+from orchestration.identity.resolve import CLUSTER_COLUMNS, cluster_contacts
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    configured = dbt.config.meta_get("identity") or {}  # the vars outflow_identity_* (_identity.yml)
-    settings = MatchSettings(
-        match_threshold=float(configured.get("match_threshold") or 0.8),
-        min_records_for_probabilistic=int(configured.get("min_records_for_probabilistic") or 200),
-        max_contacts_per_key=int(configured.get("max_contacts_per_key") or 10),
-        seed=int(configured.get("seed") or 42),
-        max_pairs_per_record=float(configured.get("max_pairs_per_record") or 3),
-    )
-    contacts = dbt.ref("stg_crm__contacts").to_arrow_table()
-    return resolve_contacts(contacts, settings)
+    settings = match_settings(dbt.config.meta_get("identity"))  # the vars outflow_identity_* (_identity.yml)
+    contacts = dbt.ref("stg_crm__contacts").select(", ".join(CLUSTER_COLUMNS)).to_arrow_table()
+    links = dbt.ref("int_identity__links").select("contact_key, linked_contact_keys").to_arrow_table()
+    return cluster_contacts(contacts, links, settings)
