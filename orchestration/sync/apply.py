@@ -391,7 +391,8 @@ def young_gc_only():
     the process (modules, caches), dozens of times per million records: a third of a
     Meta run's CPU (docs/performance.md). Refcounting still frees everything at once;
     the young collections free any cycles a batch made, and survivors (objects alive
-    across the run) are left to the automatic GC once it resumes."""
+    across the run) are left to the automatic GC once it resumes. The switch is per
+    process: of runs overlapping in threads, the one that found GC on turns it back on."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
