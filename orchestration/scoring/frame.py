@@ -100,6 +100,9 @@ def parse_datetime(series: pl.Series) -> pl.Series | None:
 
 
 def _as_number(series: pl.Series) -> pl.Series | None:
+    if series.dtype.is_numeric():
+        # Already numbers (the warehouse's columns): the same floats as the text round trip below.
+        return series.cast(pl.Float64)
     text = series.cast(pl.String).str.strip_chars().replace("", None)
     numbers = text.cast(pl.Float64, strict=False)
     return numbers if numbers.null_count() == text.null_count() else None

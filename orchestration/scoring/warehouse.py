@@ -7,8 +7,10 @@ int_lead_scores__predicted (scores). Rows come from int_lead_scores__snapshots.
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -42,7 +44,8 @@ CARD_SCHEMA = pa.schema([
     ("label_window_days", pa.int64()),
     ("train_cutoffs", pa.list_(pa.timestamp("us"))),
     ("test_cutoff", pa.timestamp("us")),
-    ("score_cutoff", pa.timestamp("us")),
+    ("fit_id", pa.string()),
+    ("fitted_as_of", pa.timestamp("us")),
     ("model", pa.string()),
     ("features", pa.list_(pa.string())),
     ("categorical_features", pa.list_(pa.string())),
@@ -88,31 +91,38 @@ def _cutoffs(snapshots: pl.DataFrame, kind: str) -> list:
     return sorted(snapshots.filter(pl.col("snapshot_kind") == kind)["cutoff_at"].unique().to_list())
 
 
-def _card(status: str, reason: str, settings: LeadModelSettings, snapshots: pl.DataFrame, **fields) -> pa.Table:
+def _card(status: str, reason: str, settings: LeadModelSettings, snapshots: pl.DataFrame, fit: dict,
+          **fields) -> pa.Table:
     test = _cutoffs(snapshots, "test")
-    score = _cutoffs(snapshots, "score")
     row = {name: None for name in CARD_SCHEMA.names} | {
         "status": status, "status_reason": reason, "seed": settings.seed,
         "label_window_days": settings.label_window_days, "train_cutoffs": _cutoffs(snapshots, "train"),
-        "test_cutoff": test[0] if test else None, "score_cutoff": score[0] if score else None,
-    } | fields
+        "test_cutoff": test[0] if test else None,
+        # The as_of the cutoffs were taken from: the held-out cutoff is one label window before it.
+        "fitted_as_of": test[0] + timedelta(days=settings.label_window_days) if test else None,
+    } | fit | fields
     return pa.Table.from_pylist([row], schema=CARD_SCHEMA)
 
 
 @one_thread
-def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings) -> pa.Table:
-    """One model-card row. status 'trained' carries the pickled model; otherwise the reason there is none."""
+def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings, *, fit_id: str | None = None,
+                     fitted_as_of: datetime | None = None) -> pa.Table:
+    """One model-card row. status 'trained' carries the pickled model; otherwise the reason there is none.
+    fit_id / fitted_as_of: the fit of int_lead_scores__refit_schedule the snapshots were taken for
+    (fitted_as_of defaults to the held-out cutoff plus one label window)."""
+    fit = {"fit_id": fit_id} | ({"fitted_as_of": fitted_as_of} if fitted_as_of is not None else {})
+    card = functools.partial(_card, settings=settings, snapshots=snapshots, fit=fit)
     check_features_precede_cutoff(snapshots)
     labelled = snapshots.filter(pl.col("snapshot_kind").is_in(["train", "test"]))
     converted = {kind: int(labelled.filter((pl.col("snapshot_kind") == kind) & pl.col("converted")).height)
                  for kind in ("train", "test")}
     if sum(converted.values()) == 0:
-        return _card("no_conversions", "no conversion falls in any label window (raw.conversions is empty "
-                     "or too recent): predicted_conversion is null", settings, snapshots)
+        return card("no_conversions", "no conversion falls in any label window (raw.conversions is empty "
+                    "or too recent): predicted_conversion is null")
     if min(converted.values()) < settings.min_converted:
-        return _card("too_few_conversions", f"{converted['train']} converted leads in the training windows and "
-                     f"{converted['test']} in the held-out window; {settings.min_converted} of each are needed "
-                     "(var outflow_lead_model_min_converted): predicted_conversion is null", settings, snapshots)
+        return card("too_few_conversions", f"{converted['train']} converted leads in the training windows and "
+                    f"{converted['test']} in the held-out window; {settings.min_converted} of each are needed "
+                    "(var outflow_lead_model_min_converted): predicted_conversion is null")
     # The warehouse returns rows in any order; the sample, folds and early stopping depend on it.
     labelled = labelled.sort("cutoff_at", "profile_id")
     available = labelled.filter(pl.col("snapshot_kind") == "train").height
@@ -136,11 +146,10 @@ def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings) -> pa
     except LeakageError:
         raise
     except ScoringInputError as exc:
-        return _card("not_trained", str(exc), settings, snapshots)
-    return _card(
+        return card("not_trained", str(exc))
+    return card(
         "trained", f"{result.model} chosen by {settings.cv_folds}-fold cross-validation on the training windows "
         f"(folds grouped by profile){sampled}",
-        settings, snapshots,
         model=result.model, features=plan.features, categorical_features=plan.categorical,
         n_train=result.n_train, n_train_converted=result.n_train_positive,
         n_test=result.n_test, n_test_converted=result.n_test_positive, base_rate=result.base_rate,
@@ -152,16 +161,21 @@ def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings) -> pa
 
 
 @one_thread
-def score_profiles(card: pa.Table, snapshots: pl.DataFrame) -> pa.Table:
+def score_profiles(card: pa.Table, snapshot: pa.Table | pl.DataFrame) -> pa.Table:
     """Probability and rank (1 = most likely) for every profile of the score snapshot; null without a model."""
-    rows = snapshots.filter(pl.col("snapshot_kind") == "score").sort("profile_id")
+    rows = snapshot if isinstance(snapshot, pl.DataFrame) else pl.from_arrow(snapshot)
+    rows = rows.filter(pl.col("snapshot_kind") == "score")
     blob = card.column("model_pickle")[0].as_py() if card.num_rows else None
     if blob is None or rows.height == 0:
-        return pa.table({"profile_id": rows["profile_id"].to_list(), "predicted_conversion": [None] * rows.height,
-                         "predicted_rank": [None] * rows.height}, schema=PREDICTION_SCHEMA)
+        return pa.table({"profile_id": rows["profile_id"].to_arrow(),
+                         "predicted_conversion": pa.nulls(rows.height, pa.float64()),
+                         "predicted_rank": pa.nulls(rows.height, pa.int64())}, schema=PREDICTION_SCHEMA)
     saved = pickle.loads(blob)  # written by train_lead_model in this warehouse, same pinned scikit-learn
     plan: ColumnPlan = saved["plan"]
     probability = saved["estimator"].predict_proba(model_frame(rows, plan))[:, 1]
-    rank = pl.Series(probability).rank(method="min", descending=True).cast(pl.Int64)
-    return pa.table({"profile_id": rows["profile_id"].to_list(), "predicted_conversion": np.round(probability, 6),
-                     "predicted_rank": rank.to_list()}, schema=PREDICTION_SCHEMA)
+    scored = rows.select(
+        "profile_id",
+        predicted_conversion=pl.Series(np.round(probability, 6)),
+        # Ranked on the unrounded probability: rounding must not make ties.
+        predicted_rank=pl.Series(probability).rank(method="min", descending=True).cast(pl.Int64))
+    return scored.to_arrow().cast(PREDICTION_SCHEMA)

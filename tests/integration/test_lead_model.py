@@ -102,8 +102,10 @@ def test_events_after_a_cutoff_do_not_change_that_snapshot(warehouse_copy, tmp_p
         con.execute(f"insert into raw.web_events select {select} from range(25) t(i)")
     # Events this late (weeks before the newest) are past the incremental event models'
     # lookback window: loading them is a backfill, i.e. a full refresh (docs/performance.md).
-    dbt(["run", "--full-refresh", "-s", "stg_web__events", "int_web_events__attributed", "int_lead_scores__snapshots",
-         "--vars", VARS], warehouse_copy, tmp_path / "target")
+    # The full refresh rebuilds the training snapshots of the kept fit (the refit schedule is not selected).
+    dbt(["run", "--full-refresh", "-s", "stg_web__events", "int_web_events__attributed",
+         "int_lead_scores__training_snapshots", "int_lead_scores__score_snapshot", "--vars", VARS],
+        warehouse_copy, tmp_path / "target")
     after = snapshot_views(warehouse_copy, profile)
     assert after["test"] == before["test"] and after["train"] == before["train"]
     assert after["score"] == before["score"] + 25
@@ -119,7 +121,9 @@ def snapshot_views(warehouse, profile: str) -> dict:
 def test_no_conversions_gives_null_scores_and_says_why(warehouse_copy, tmp_path):
     with duckdb.connect(str(warehouse_copy)) as con:
         con.execute("delete from raw.conversions")
-    dbt(["build", "-s", "int_conversions__attributed+", "--vars", VARS], warehouse_copy, tmp_path / "target")
+    # Within the refit cadence the fit is kept whatever the data; --full-refresh refits now.
+    dbt(["build", "--full-refresh", "-s", "int_conversions__attributed+", "--vars", VARS], warehouse_copy,
+        tmp_path / "target")
     c = card(warehouse_copy)
     assert c["status"] == "no_conversions" and "predicted_conversion is null" in c["status_reason"]
     assert c["auc"] is None and c["n_train"] is None
