@@ -411,21 +411,25 @@ def split_batch_retry(
     answers. Other errors propagate from the first call; once a batch has been split,
     an error in one part marks only that part RETRYABLE (the other parts were written)."""
 
-    def attempt(part: Sequence[Record], split: bool) -> list[RecordResult]:
-        try:
-            return send(part)
-        except BatchRefused as exc:
-            if len(part) == 1:
-                return [RecordResult(part[0].key, ResultStatus.REJECTED,
-                                     error=redactor(f"{exc.reason}: {exc}"))]
-            mid = len(part) // 2
-            return attempt(part[:mid], True) + attempt(part[mid:], True)
-        except DestinationError as exc:
-            if not split:
-                raise
-            # Not the records' fault (throttling, auth, outage): try them again later.
-            return [RecordResult(r.key, ResultStatus.RETRYABLE, error=redactor(str(exc))) for r in part]
-
     if not records:
         return []
-    return attempt(records, False)
+    return _attempt(records, send, redactor, split=False)
+
+
+def _attempt(part: Sequence[Record], send: Callable[[Sequence[Record]], list[RecordResult]],
+             redactor: Callable[[object], str], *, split: bool) -> list[RecordResult]:
+    # A module function, not a closure calling itself: that closure would be a reference
+    # cycle holding every record of the batch until the cyclic GC ran (docs/performance.md).
+    try:
+        return send(part)
+    except BatchRefused as exc:
+        if len(part) == 1:
+            return [RecordResult(part[0].key, ResultStatus.REJECTED, error=redactor(f"{exc.reason}: {exc}"))]
+        mid = len(part) // 2
+        return (_attempt(part[:mid], send, redactor, split=True)
+                + _attempt(part[mid:], send, redactor, split=True))
+    except DestinationError as exc:
+        if not split:
+            raise
+        # Not the records' fault (throttling, auth, outage): try them again later.
+        return [RecordResult(r.key, ResultStatus.RETRYABLE, error=redactor(str(exc))) for r in part]

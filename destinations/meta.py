@@ -58,6 +58,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import pycountry
 import requests
 from pydantic import Field
@@ -106,6 +107,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Keys that qualify a match but cannot identify a person alone.
 QUALIFIERS = frozenset({"COUNTRY"})
+JSON_HEADERS = {"Content-Type": "application/json"}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AUDIENCE_ID = re.compile(r"^\d{1,20}$")
@@ -123,6 +125,11 @@ def _text(value: Any) -> str:
 def _letters(value: Any) -> str:
     """Lower-case letters only (any script: Meta accepts UTF-8 names), no digits,
     punctuation or spaces."""
+    return _letters_of(value) if type(value) is str else _letters_of(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # names and places repeat across an audience
+def _letters_of(value: str) -> str:
     text = _text(value)
     if text.isascii():  # the common case, in C: ASCII letters are exactly [a-z] once lower-cased
         return _NOT_ASCII_LETTER.sub("", text)
@@ -233,9 +240,16 @@ def normalise(fields: Mapping[str, Any], *, default_region: str | None = "US") -
     return out
 
 
+# Keys whose values identify one person; the others (names, places, dates, gender) take few
+# distinct values across an audience, so their hashes are cached.
+PERSONAL_KEYS = frozenset({"EMAIL", "PHONE"})
+_shared_sha256 = functools.lru_cache(maxsize=1 << 16)(sha256_hex)
+
+
 def hashed_row(fields: Mapping[str, Any], *, default_region: str | None = "US") -> dict[str, str]:
     """Meta schema key -> SHA-256 hex of the normalised value."""
-    return {k: sha256_hex(v) for k, v in normalise(fields, default_region=default_region).items()}  # type: ignore[misc]
+    return {k: sha256_hex(v) if k in PERSONAL_KEYS else _shared_sha256(v)  # type: ignore[misc]
+            for k, v in normalise(fields, default_region=default_region).items()}
 
 
 def row_id(row: Mapping[str, str]) -> str:
@@ -243,13 +257,14 @@ def row_id(row: Mapping[str, str]) -> str:
     engine sends without fields, removes exactly the row that was added.
 
     Keys sorted, no spaces: the bytes of json.dumps(row, sort_keys=True, separators=(",", ":")),
-    which is stored in sync_state. Keys are schema names and values hex digests, which JSON
-    never escapes, so the string is joined directly (json.dumps was most of a prepare's cost);
-    anything else goes through json.dumps."""
-    text = "".join(row) + "".join(row.values())
-    if not (text.isascii() and text.isalnum()):
-        return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
-    return "{" + ",".join(f'"{k}":"{row[k]}"' for k in sorted(row)) + "}"
+    which is stored in sync_state. Written by orjson (json.dumps was most of a prepare's
+    cost), which gives those bytes for ASCII text; anything else goes through json.dumps."""
+    out = orjson.dumps(row if type(row) is dict else dict(row), option=orjson.OPT_SORT_KEYS)
+    # Printable ASCII that needed no escape: then the same bytes as json.dumps (which also
+    # escapes non-ASCII and DEL); a hashed row always is.
+    if out.isascii() and b"\\" not in out and b"\x7f" not in out:
+        return out.decode()
+    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"))
 
 
 def row_from_id(destination_id: str | None) -> dict[str, str] | None:
@@ -464,9 +479,11 @@ class MetaAudienceDestination:
     def _send(self, what: str, method: str, audience: str, part: Sequence[Record],
               rows: Mapping[str, Mapping[str, str]], session: Mapping[str, Any] | None,
               ids: Mapping[str, str] | None = None) -> list[RecordResult]:
-        body = users_body([rows[r.key] for r in part], session)
+        # orjson: a 10,000-row body in a fifth of json.dumps's time; it holds only str, int, bool
+        body = orjson.dumps(users_body([rows[r.key] for r in part], session))
         # Adding or removing the same hashes again is harmless: safe to retry.
-        resp = self.client.request(method, f"{self.base_url}/{audience}/users", json=body, idempotent=True)
+        resp = self.client.request(method, f"{self.base_url}/{audience}/users", body=body,
+                                   headers=JSON_HEADERS, idempotent=True)
         if resp.status_code >= 300:
             self._raise(what, audience, resp)
         payload = _json(resp)

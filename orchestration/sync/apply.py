@@ -11,6 +11,8 @@ per batch sent: its pending marks with the answers collected before it (`flush`)
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import gc
 import hashlib
 import logging
 import os
@@ -56,8 +58,13 @@ PLAN_TABLE = "outflow_plan"
 SEND_TABLE = "outflow_send"
 HASHES_TABLE = "outflow_model_hashes"
 MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "256MB")
+# The cap while sending (after the plan): see run_sync.
+APPLY_MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_APPLY_MEMORY_LIMIT", "160MB")
 CHECKPOINT_THRESHOLD = "1GB"
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
+# While a run sends, the cyclic GC runs only on young objects, every this many records sent
+# (see young_gc_only).
+YOUNG_GC_EVERY = 250_000
 # action -> its count column in sync_runs
 ACTIONS = {"add": "adds", "change": "changes", "retry": "retries", "remove": "removes", "resync": "resyncs"}
 
@@ -270,6 +277,12 @@ def run_sync(
         if spec.holdout is not None:
             # before anything is sent, so a crash mid-run cannot leave a held-out key unrecorded
             st.record_holdout(con, spec.name, _holdout_sql(con, spec), run_id)
+        # Sending needs less: the send rows are materialised (no join's hash tables stay
+        # pinned) and what the batch upserts touches is the state's index and blocks,
+        # which DuckDB otherwise caches up to the cap as the state grows. At 10M state
+        # rows the apply peaked at 559 MB under 256MB, 470 MB under 160MB (the plan's
+        # peak, ~440 MB, is the same at 1M and 10M): scale_bench.py memory.
+        con.execute(f"SET memory_limit = '{APPLY_MEMORY_LIMIT}'")
         writer = con.cursor()  # the one connection that writes state; `con` streams the plan
         try:
             _apply(con, writer, spec, destination, report, progress)
@@ -367,6 +380,28 @@ def _guardrails(spec: SyncSpec, report: RunReport, force: bool) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def young_gc_only():
+    """Pause Python's automatic cyclic GC while a run sends; the run calls `collect()`
+    (young generations only) every YOUNG_GC_EVERY records.
+
+    A run allocates a few container objects per record (row dicts, fields, records,
+    answers), and batches in flight keep them alive long enough to reach the oldest
+    generation, so the automatic GC ran full collections, each walking every object of
+    the process (modules, caches), dozens of times per million records: a third of a
+    Meta run's CPU (docs/performance.md). Refcounting still frees everything at once;
+    the young collections free any cycles a batch made, and survivors (objects alive
+    across the run) are left to the automatic GC once it resumes. The switch is per
+    process: of runs overlapping in threads, the one that found GC on turns it back on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunReport,
            progress: Callable[[int, int], None] | None) -> None:
     caps = destination.capabilities
@@ -432,6 +467,8 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         st.write_rows(writer, writes, then=(lambda: st.update_run(writer, report.run_id, _progress(report)))
                       if answered else None)
         answered.clear()
+        if sent // YOUNG_GC_EVERY != (sent + done) // YOUNG_GC_EVERY:
+            young_gc()
         sent += done
         if progress and done:
             progress(sent, total)
@@ -505,7 +542,8 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         batch = Batch(sync=spec.name, target=spec.object, operation=op, records=tuple(records))
         inflight[pool.submit(send, batch)] = (batch, rows)
 
-    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"outflow-{spec.name}") as pool:
+    with young_gc_only() as young_gc, \
+            cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"outflow-{spec.name}") as pool:
         try:
             for rb in reader:
                 if abort:

@@ -254,9 +254,15 @@ def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
 def arrow_columns(schema: pa.Schema, n: int, columns: dict) -> pa.Table:
     """An Arrow table of `schema` with n rows from columns: a list per column, or one
     value for every row (absent: NULL)."""
-    return pa.Table.from_arrays(
-        [pa.array(v if isinstance(v, list) else [v] * n, type=f.type)
-         for f in schema for v in [columns.get(f.name)]], schema=schema)
+    return pa.Table.from_arrays([_column(columns.get(f.name), f.type, n) for f in schema], schema=schema)
+
+
+def _column(value, kind: pa.DataType, n: int) -> pa.Array:
+    if isinstance(value, list):
+        return pa.array(value, type=kind)
+    if value is None:
+        return pa.nulls(n, type=kind)
+    return pa.repeat(pa.scalar(value, type=kind), n)  # one value: not n Python objects converted
 
 
 def write_rows(

@@ -315,6 +315,38 @@ def test_crash_mid_run_loses_nothing_and_marks_nothing_unacknowledged(wh):
     assert r.planned == {"upsert": 150} and dest.records == expected_fields(rows(250))
 
 
+def test_the_cyclic_gc_is_paused_while_sending_and_restored_after(wh, monkeypatch):
+    """The engine pauses automatic GC while it sends (young collections every
+    YOUNG_GC_EVERY records instead) and restores it whatever happens, also after a crash."""
+    import gc
+
+    from orchestration.sync import apply as apply_mod
+
+    monkeypatch.setattr(apply_mod, "YOUNG_GC_EVERY", 100)
+    seen = []
+
+    class Watching(FakeDestination):
+        def write(self, batch):
+            seen.append(gc.isenabled())
+            return super().write(batch)
+
+    young = gc.get_stats()[1]["collections"]
+    assert run_sync(spec("upsert"), Watching(max_batch_size=50), wh).succeeded == {"upsert": 250}
+    assert seen and not any(seen) and gc.isenabled()
+    assert gc.get_stats()[1]["collections"] >= young + 2  # after 100 and 200 records answered
+    crashing = Watching(max_batch_size=50, max_concurrency=1)
+    crashing.crash_after_write = 2
+    with pytest.raises(RuntimeError):
+        run_sync(spec("upsert", name="crashing"), crashing, wh)
+    assert gc.isenabled()
+    gc.disable()  # a caller that paused GC itself keeps it paused
+    try:
+        run_sync(spec("upsert", name="paused"), FakeDestination(max_batch_size=50), wh)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_insert_whose_ack_was_lost_is_resent_with_the_same_idempotency_key(wh):
     s = spec("insert")
     dest = FakeDestination(max_batch_size=50, max_concurrency=2)

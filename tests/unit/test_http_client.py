@@ -377,3 +377,34 @@ def test_debug_logs_of_the_http_library_carry_no_email_or_secret(caplog):
     assert any("urllib3" in r.name for r in caplog.records)  # the library did log the request
     text = "\n".join(lines)
     assert "jane.doe@example.com" not in text and "4155550109" not in text and "tok-123456" not in text
+
+
+def test_split_batch_leaves_no_reference_cycle():
+    """A batch's records are freed by reference counting once split_batch_retry returns
+    (a self-referencing closure kept every batch alive until the cyclic GC ran, which the
+    engine pauses while it sends)."""
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    for refuse in (False, True):
+        payload = Payload()
+        alive = weakref.ref(payload)
+        records = [Record(f"k{i}", {"payload": payload}) for i in range(4)]
+
+        def send(part, refuse=refuse):
+            if refuse and len(part) > 1:
+                raise BatchRefused("400", status=400)
+            return [RecordResult(r.key, ResultStatus.OK) for r in part]
+
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            assert len(split_batch_retry(records, send)) == 4
+            del records, payload, send
+            assert alive() is None, "the records outlived the call (a reference cycle)"
+        finally:
+            if was:
+                gc.enable()

@@ -107,7 +107,23 @@ def test_row_id_is_the_json_stored_before():
 
     rows = [hashed_row({"email": "A@x.com", "phone": "+44 20 7946 0958", "first_name": "Zoë", "country": "GB",
                         "date_of_birth": "1990-02-03", "gender": "F"}),
-            hashed_row({"email": "b@y.org"}), {}, {"EMAIL": 'not "hex"\\'}, {"ZIP": "é"}]
+            hashed_row({"email": "b@y.org"}), {}, {"EMAIL": 'not "hex"\\'}, {"ZIP": "é"},
+            {"EMAIL": "a\x1fb\x7f"}, {"FN": "x/y"}]
     for row in rows:
         assert row_id(row) == json.dumps(row, sort_keys=True, separators=(",", ":"))
         assert row_from_id(row_id(row)) in (row, None)
+
+
+def test_cached_hashes_equal_uncached():
+    """Names, places and countries are hashed through caches (they repeat across an
+    audience); the answers are the plain sha256 of the normalised value, whatever the
+    order or type of the values seen before."""
+    from destinations.identifiers import sha256_hex
+    from destinations.meta import normalise
+
+    people = [{"email": f"p{i}@x.com", "first_name": [" Zoë", "ANN", "ann", 42][i % 4], "last_name": "O'Brien",
+               "city": "New York", "country": ["gb", "GBR", "United Kingdom"][i % 3]} for i in range(12)]
+    for fields in people * 2:
+        assert hashed_row(fields) == {k: sha256_hex(v) for k, v in normalise(fields).items()}
+    assert hashed_row({"first_name": "ANN"})["FN"] == sha256_hex("ann")
+    assert "FN" not in hashed_row({"first_name": 42})  # digits only: no letters left

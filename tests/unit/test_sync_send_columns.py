@@ -90,3 +90,17 @@ def test_a_state_table_without_the_primary_key_gets_it_back_rows_kept(tmp_path):
         ("s1", "a", "h1", "synced", 0, datetime(2026, 1, 1)), ("s1", "b", None, "pending", 2, None)]
     st.ensure_tables(con)  # once only
     assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchall() == [(2,)]
+
+
+def test_arrow_columns_repeat_single_values():
+    """One value for every row (written by repeat, not n Python objects) and absent
+    columns (NULL) come out as the same table as lists would give."""
+    now = datetime(2026, 1, 2, 3, 4, 5, 678901)
+    table = st.arrow_columns(st.STATE_ARROW, 3, {"sync": "s", "record_key": ["a", "b", "c"], "attempts": 2,
+                                                 "last_attempt_at": now, "status": "pending"})
+    assert table.schema == st.STATE_ARROW
+    rows = table.to_pylist()
+    assert [r["record_key"] for r in rows] == ["a", "b", "c"]
+    assert all(r["sync"] == "s" and r["attempts"] == 2 and r["last_attempt_at"] == now and r["status"] == "pending"
+               and r["fields_hash"] is None and r["first_synced_at"] is None for r in rows)
+    assert st.arrow_columns(st.STATE_ARROW, 0, {"sync": "s", "record_key": []}).num_rows == 0
