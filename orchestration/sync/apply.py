@@ -46,6 +46,7 @@ from orchestration.sync.plan import (
     OPERATION,
     field_column,
     holdout_assignments_query,
+    maybe_duplicate_keys,
     model_hashes_query,
     model_hashes_summary,
     plan_query,
@@ -58,12 +59,14 @@ PLAN_TABLE = "outflow_plan"
 SEND_TABLE = "outflow_send"
 HASHES_TABLE = "outflow_model_hashes"
 MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_MEMORY_LIMIT", "256MB")
-# The cap while sending (after the plan): see run_sync.
-# 160MB held the 10M memory bench lower (+10% over 1M) but ran out of memory in a 1M
-# bench's day-2 contacts upsert (200 per call into a 1M-row state): 256MB, the cap
-# every bench before it ran under, until the state writes need less.
-APPLY_MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_APPLY_MEMORY_LIMIT", "256MB")
+# The cap while sending (after the plan): see run_sync. 160MB ran out of memory in a 1M
+# bench's day-2 contacts upsert (183,067 records, 200 per call) until the run checkpointed
+# every CHECKPOINT_EVERY_ROWS: what a run's commits change stayed in memory until then.
+APPLY_MEMORY_LIMIT = os.environ.get("OUTFLOW_SYNC_APPLY_MEMORY_LIMIT", "160MB")
 CHECKPOINT_THRESHOLD = "1GB"
+SEND_CHUNK_ROWS = 10_000  # rows of the send table read per query (send_chunks)
+# State rows written between the run's own checkpoints (see flush in _apply).
+CHECKPOINT_EVERY_ROWS = int(os.environ.get("OUTFLOW_SYNC_CHECKPOINT_ROWS", "50000"))
 REMOVE_OPS = {Operation.DELETE, Operation.REMOVE_MEMBER}
 # While a run sends, the cyclic GC runs only on young objects, every this many records sent
 # (see young_gc_only).
@@ -248,7 +251,7 @@ def run_sync(
                     report.deletions = {"open": n}
             else:  # before the plan: deletions are never held back by a guardrail
                 report.deletions = carry_out_deletions(con, spec, destination, run_id)
-            _plan(con, spec, report, full_resync, sample_size)
+            _plan(con, spec, report, full_resync, sample_size, translate=not dry_run)
         except duckdb.Error as e:  # e.g. the model is not built, or a column went away
             report.status, report.error = "failed", st.redact(f"planning failed: {e}")
             report.duration_seconds = time.monotonic() - started
@@ -328,18 +331,28 @@ def _progress(report: RunReport) -> dict:
     }
 
 
-def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size: int) -> None:
+def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size: int,
+          translate: bool = False) -> None:
+    """translate: rewrite the sync's v1 (md5) state hashes to h2 after planning (not in a
+    dry run): st.translate_legacy_hashes."""
     catalog = con.execute("SELECT current_database()").fetchone()[0]
+    # One pass over the sync's state before the plan: the records in the tool, and whether
+    # any v1 hash is left (then the model's v1 hash is computed as well, to compare it).
+    report.in_destination, legacy = st.state_summary(con, spec.name)
     # The model is read and hashed once, into a narrow table (key, hash) that the counts
     # and the plan both read; the fields are fetched for the rows a run sends (send_query).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {HASHES_TABLE} AS "
-                f"{model_hashes_query(spec, catalog=catalog).sql('duckdb')}")
-    report.model_rows, distinct = con.execute(model_hashes_summary(HASHES_TABLE).sql("duckdb")).fetchone()
-    if distinct != report.model_rows:
-        report.error = (f"{report.model_rows - distinct} duplicate primary key value(s) in {spec.model}."
-                        f"{spec.primary_key}: a sync needs one row per key")
-    plan = plan_query(spec, full_resync=full_resync, catalog=catalog, hashes_table=HASHES_TABLE)
+    report.model_rows = con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {HASHES_TABLE} AS "
+        f"{model_hashes_query(spec, catalog=catalog, legacy=bool(legacy)).sql('duckdb')}").fetchall()[0][0]
+    if con.execute(maybe_duplicate_keys(HASHES_TABLE).sql("duckdb")).fetchall()[0][0]:
+        report.model_rows, distinct = con.execute(model_hashes_summary(HASHES_TABLE).sql("duckdb")).fetchone()
+        if distinct != report.model_rows:
+            report.error = (f"{report.model_rows - distinct} duplicate primary key value(s) in {spec.model}."
+                            f"{spec.primary_key}: a sync needs one row per key")
+    plan = plan_query(spec, full_resync=full_resync, catalog=catalog, hashes_table=HASHES_TABLE, legacy=bool(legacy))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {plan.sql('duckdb')}")
+    if legacy and translate:
+        st.translate_legacy_hashes(con, spec.name, HASHES_TABLE)
     con.execute(f"DROP TABLE {HASHES_TABLE}")
     for action, op, n in con.execute(
         f'SELECT "{ACTION}", "{OPERATION}", count(*) FROM {PLAN_TABLE} GROUP BY ALL'
@@ -352,9 +365,6 @@ def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size
         ).fetchall()]
     if spec.holdout is not None:
         report.holdout_assigned = con.execute(f"SELECT count(*) FROM ({_holdout_sql(con, spec)})").fetchone()[0]
-    report.in_destination = con.execute(
-        f"SELECT count(*) FROM {st.table(con, 'sync_state')} WHERE sync = ? AND first_synced_at IS NOT NULL "
-        "AND status <> 'removed'", [spec.name]).fetchone()[0]
 
 
 def _holdout_sql(con, spec: SyncSpec) -> str:
@@ -405,6 +415,23 @@ def young_gc_only():
             gc.enable()
 
 
+def send_chunks(con, total: int, size: int):
+    """The send table's rows as Arrow batches of `size`, read SEND_CHUNK_ROWS at a time, each
+    chunk by a query of its own (a range of the temp table's rowids, which a CTAS numbers
+    0..n-1).
+
+    Not one streamed query: a streamed query keeps its transaction open until it is read
+    to the end, and the run checkpoints while it sends (see flush in _apply), which needs
+    no other transaction open (tried: the checkpoint ended the streaming transaction and
+    the run failed). Each chunk's query ends its transaction when it is read."""
+    if total and con.execute(f"SELECT max(rowid) + 1 FROM {SEND_TABLE}").fetchall()[0][0] != total:
+        raise RuntimeError(f"{SEND_TABLE}: rowids are not 0..{total - 1}; nothing sent")  # never part of a plan
+    step = max(size, SEND_CHUNK_ROWS // size * size)
+    for lo in range(0, total, step):
+        yield from con.sql(f"SELECT * FROM {SEND_TABLE} WHERE rowid >= {lo} AND rowid < {lo + step}"
+                           ).to_arrow_table().to_batches(size)
+
+
 def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunReport,
            progress: Callable[[int, int], None] | None) -> None:
     caps = destination.capabilities
@@ -422,12 +449,14 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
     # Materialised first: a send query streamed while every batch commits kept its join's
     # hash tables pinned beside the writes; under the memory cap each commit then evicted
     # and re-read them (1M upserts at 200 per call took minutes per 100k records).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SEND_TABLE} AS "
-                f"{send_query(spec, PLAN_TABLE, report.run_id, catalog=catalog).sql('duckdb')}")
-    reader = con.sql(f"SELECT * FROM {SEND_TABLE}").to_arrow_reader(size)
+    rows_to_send = con.execute(f"CREATE OR REPLACE TEMP TABLE {SEND_TABLE} AS "
+                               f"{send_query(spec, PLAN_TABLE, report.run_id, catalog=catalog).sql('duckdb')}"
+                               ).fetchall()[0][0]
+    reader = send_chunks(con, rows_to_send, size)
     buffers: dict[Operation, list[dict]] = {}
     inflight: dict[cf.Future, tuple[Batch, list[dict]]] = {}
     sent = 0
+    unflushed = 0  # state rows written since the last checkpoint
     abort: BaseException | None = None
     answered: list[tuple[pa.Table, pa.Table]] = []  # collected, not yet written (see flush)
 
@@ -459,7 +488,7 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         sent. Answers wait for it only while the next batch is prepared (nothing is sent
         in between): if the run dies there, those records are still pending and the next
         run sends them again, which the tool takes as a repeat."""
-        nonlocal sent
+        nonlocal sent, unflushed
         writes = list(intent or [])
         for state_rows, log_rows in answered:
             writes += [("sync_state", state_rows, st.STATE_ARROW, True),
@@ -470,6 +499,17 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
         st.write_rows(writer, writes, then=(lambda: st.update_run(writer, report.run_id, _progress(report)))
                       if answered else None)
         answered.clear()
+        # Until a checkpoint, what each commit changed in sync_state stays in memory and
+        # cannot be evicted: the replaced rows' delete markers and undo versions, the new
+        # rows, the key index's new entries (~0.7 KB per upserted record). Without it the
+        # run's memory grew with the records it sent (the 1M bench's day-2 upsert of
+        # 183,067 records ran out of memory under a 160 MB cap) rather than staying flat.
+        # DuckDB's own trigger (checkpoint_threshold, a WAL size) is kept high: at its
+        # default it checkpointed every few batches; this is every CHECKPOINT_EVERY_ROWS.
+        unflushed += sum(len(rows) for name, rows, _, _ in writes if name == "sync_state")
+        if unflushed >= CHECKPOINT_EVERY_ROWS:
+            writer.execute("CHECKPOINT")
+            unflushed = 0
         if sent // YOUNG_GC_EVERY != (sent + done) // YOUNG_GC_EVERY:
             young_gc()
         sent += done
@@ -566,6 +606,5 @@ def _apply(con, writer, spec: SyncSpec, destination: Destination, report: RunRep
             while inflight:
                 collect(cf.wait(inflight, return_when=cf.FIRST_COMPLETED).done)
             flush()
-            reader.close()
     if abort:
         raise abort

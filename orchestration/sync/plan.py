@@ -55,6 +55,14 @@ STATE_COLUMNS = {
     "_idempotency_key": "idempotency_key",
 }
 NULL_MARK = "~"  # stands for NULL in the canonical string; never produced by a value (see _canonical)
+# fields_hash formats. h2 (written since 2026-11-25): "h2:" + DuckDB's 64-bit hash() of the
+# mapping's signature and each sent field as VARCHAR. v1 (before): md5 of the canonical
+# string, 32 hex digits, no prefix; still the hash of plans rendered for other dialects
+# (portable). A v1 hash the upgrade could not translate (its record was not in the model)
+# is kept behind LEGACY_MARK: it no longer matches, so that record is sent once if it
+# comes back unchanged.
+HASH_PREFIX, LEGACY_MARK = "h2:", "v1:"
+LEGACY_HASH = "_legacy_hash"
 
 
 def field_column(i: int) -> str:
@@ -94,9 +102,38 @@ def _canonical(spec: SyncSpec, table: str | None = None) -> exp.Expression:
     return exp.Concat(expressions=parts, safe=True, coalesce=True)
 
 
+def _signature(spec: SyncSpec) -> str:
+    return "v2|" + ",".join(spec.sent_fields()) + "|"
+
+
+def _fields_hash(spec: SyncSpec, table: str | None = None) -> exp.Expression:
+    """The h2 hash: DuckDB's hash() over the mapping's signature and each sent field cast
+    to VARCHAR (as the v1 canonical string did: values compare by their text). hash()
+    hashes each argument and combines them, NULL distinctly from '', so no length
+    prefixes or concatenated string are needed: a third of the v1 cost at 1M rows
+    (docs/performance.md). 64 bits: a changed record keeps its hash with odds 2**-64."""
+    args = [_str(_signature(spec))] + [_varchar(_col(field_column(i), table)) for i in range(len(spec.sent_fields()))]
+    return exp.DPipe(this=_str(HASH_PREFIX),
+                     expression=_varchar(exp.Anonymous(this="hash", expressions=args)))
+
+
+def _legacy_fields_hash(spec: SyncSpec, table: str | None = None) -> exp.Expression:
+    """The v1 hash: md5 of the canonical string (portable to every dialect)."""
+    return exp.MD5(this=_canonical(spec, table))
+
+
 def python_hash(spec: SyncSpec, values: list[object]) -> str:
-    """The same hash in Python, for values whose VARCHAR cast is str() (strings, ints).
-    Used by the reference diff in the tests."""
+    """The h2 hash of one row, for values whose VARCHAR cast is str() (strings, ints),
+    computed by DuckDB's own hash() on VARCHAR values. Used by the reference diff in the tests."""
+    import duckdb
+
+    args = [_signature(spec), *(None if v is None else str(v) for v in values)]
+    marks = ", ".join("?::VARCHAR" for _ in args)
+    return duckdb.execute(f"SELECT ? || hash({marks})::VARCHAR", [HASH_PREFIX, *args]).fetchall()[0][0]
+
+
+def legacy_python_hash(spec: SyncSpec, values: list[object]) -> str:
+    """The v1 (md5) hash of one row in Python, as state written before h2 holds it."""
     import hashlib
 
     names = list(spec.sent_fields())
@@ -198,10 +235,20 @@ def _status_is(value: str) -> exp.Expression:
     return exp.EQ(this=_col("status", "s"), expression=_str(value))
 
 
-def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
+def _state_hash(legacy: bool) -> exp.Expression:
+    """The state's fields_hash in the plan's format: with `legacy`, a v1 (md5) hash equal to
+    the model row's v1 hash stands for the row's h2 hash (same data), any other as it is
+    (it differs from every h2 hash: changed)."""
+    if not legacy:
+        return _col("fields_hash", "s")
+    return (exp.Case().when(exp.EQ(this=_col("fields_hash", "s"), expression=_col(LEGACY_HASH, "m")), _col(HASH, "m"))
+            .else_(_col("fields_hash", "s")))
+
+
+def _action_case(spec: SyncSpec, full_resync: bool, legacy: bool = False) -> exp.Case:
     in_model = exp.Not(this=exp.Is(this=_col(KEY, "m"), expression=exp.Null()))
     not_in_model = exp.Is(this=_col(KEY, "m"), expression=exp.Null())
-    hash_changed = exp.NullSafeNEQ(this=_col("fields_hash", "s"), expression=_col(HASH, "m"))
+    hash_changed = exp.NullSafeNEQ(this=_state_hash(legacy), expression=_col(HASH, "m"))
     under_max = exp.LT(this=_col("attempts", "s"), expression=exp.Literal.number(spec.max_attempts))
     unseen = exp.or_(exp.Is(this=_col("record_key", "s"), expression=exp.Null()), _status_is("removed"))
 
@@ -246,11 +293,14 @@ def _action_case(spec: SyncSpec, full_resync: bool) -> exp.Case:
 
 
 def model_hashes_query(spec: SyncSpec, *, columns: list[str] | None = None,
-                       catalog: str | None = None) -> exp.Select:
+                       catalog: str | None = None, legacy: bool = False) -> exp.Select:
     """The model rows the sync reads, narrow: key and hash (and the holdout test). The
     engine materialises it once, counts it (model_hashes_summary) and plans from it
-    (plan_query(hashes_table=...)), so the model is read and hashed once per plan."""
-    hashed = exp.select(_col(KEY), exp.alias_(exp.MD5(this=_canonical(spec)), HASH, quoted=True)).from_("mapped_rows")
+    (plan_query(hashes_table=...)), so the model is read and hashed once per plan.
+    legacy: also the v1 hash (LEGACY_HASH), while the sync's state holds v1 hashes."""
+    hashed = exp.select(_col(KEY), exp.alias_(_fields_hash(spec), HASH, quoted=True)).from_("mapped_rows")
+    if legacy:
+        hashed = hashed.select(exp.alias_(_legacy_fields_hash(spec), LEGACY_HASH, quoted=True), copy=False)
     if spec.holdout is not None:
         hashed = hashed.select(_col(HELD_OUT), copy=False)
     return hashed.with_("mapped_rows", as_=_mapped(spec, columns or model_columns_of(spec), catalog))
@@ -263,13 +313,23 @@ def model_hashes_summary(hashes_table: str) -> exp.Select:
                       ).from_(hashes_table)
 
 
+def maybe_duplicate_keys(hashes_table: str) -> exp.Select:
+    """Rows minus distinct 64-bit hashes of the key: 0 proves the keys distinct (equal keys
+    hash equally), and counting integers is cheaper than counting strings. Above 0 it may
+    be a hash collision: model_hashes_summary then counts exactly."""
+    key_hash = exp.Anonymous(this="hash", expressions=[_col(KEY)])
+    return exp.select(exp.Sub(this=exp.Count(this=exp.Star()),
+                              expression=exp.Count(this=exp.Distinct(expressions=[key_hash])))).from_(hashes_table)
+
+
 # State columns the plan carries only when it carries the fields (the engine's narrow plan
 # leaves them to send_query, which fetches them for the rows it sends).
 STATE_EXTRAS = {"_destination_id": "destination_id", "_idempotency_key": "idempotency_key"}
 
 
 def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] | None = None,
-               catalog: str | None = None, hashes_table: str | None = None) -> exp.Select:
+               catalog: str | None = None, hashes_table: str | None = None, legacy: bool = True,
+               portable: bool = False) -> exp.Select:
     """The plan as a sqlglot tree (render with `.sql(dialect)` or `render_plan`).
     `catalog` qualifies the model and state tables (DuckDB: the file's catalog, as
     `outflow.sync_state` is ambiguous in a file named outflow.duckdb).
@@ -277,8 +337,15 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
     hashes_table: a materialised model_hashes_query to plan from instead of the model.
     The plan is then narrow: no field columns and no STATE_EXTRAS (send_query adds them
     to the rows a run sends), which halves a plan's time at 1M rows: the join no longer
-    carries every row's fields and ids."""
+    carries every row's fields and ids.
+
+    legacy: the state may hold v1 (md5) hashes: the model's v1 hash is computed too and a
+    state hash equal to it counts as the same (a hashes_table must then carry LEGACY_HASH).
+    The engine leaves it off once no v1 hash is left (apply._plan); without it a v1 hash
+    compares as changed. portable: the hash is v1 itself, for dialects without DuckDB's
+    hash() (render_plan for other warehouses)."""
     columns = columns or model_columns_of(spec)
+    legacy = legacy and not portable
     n = len(spec.sent_fields())
     fcols = [] if hashes_table else [field_column(i) for i in range(n)]
     state_columns = {k: v for k, v in STATE_COLUMNS.items() if not (hashes_table and k in STATE_EXTRAS)}
@@ -287,7 +354,10 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
         hashed = exp.select(exp.Star()).from_(hashes_table)
     else:
         hashed = exp.select(_col(KEY), *[_col(c) for c in fcols],
-                            exp.alias_(exp.MD5(this=_canonical(spec)), HASH, quoted=True)).from_("mapped_rows")
+                            exp.alias_(_legacy_fields_hash(spec) if portable else _fields_hash(spec), HASH,
+                                       quoted=True)).from_("mapped_rows")
+        if legacy:
+            hashed = hashed.select(exp.alias_(_legacy_fields_hash(spec), LEGACY_HASH, quoted=True), copy=False)
         if spec.holdout is not None:
             hashed = hashed.select(_col(HELD_OUT), copy=False)
     state = (
@@ -297,7 +367,7 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
     )
     send_op = spec.mode.send_operation.value
     remove_op = spec.mode.remove_operation
-    action = _action_case(spec, full_resync)
+    action = _action_case(spec, full_resync, legacy)
     operation = exp.Case().when(exp.EQ(this=_col(ACTION), expression=_str("remove")),
                                 _str(remove_op.value) if remove_op else exp.Null()).else_(_str(send_op))
     joined = exp.select(
@@ -305,7 +375,8 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
         exp.alias_(exp.Coalesce(this=_col(KEY, "m"), expressions=[_col("record_key", "s")]), KEY, quoted=True),
         exp.alias_(_col(HASH, "m"), HASH, quoted=True),
         *[exp.alias_(_col(c, "m"), c, quoted=True) for c in fcols],
-        *[exp.alias_(_col(src, "s"), out, quoted=True) for out, src in state_columns.items()],
+        *[exp.alias_(_state_hash(legacy) if src == "fields_hash" else _col(src, "s"), out, quoted=True)
+          for out, src in state_columns.items()],
     ).from_(exp.table_("hashed_rows", alias=exp.to_identifier("m", quoted=True))).join(
         exp.table_("state_rows", alias=exp.to_identifier("s", quoted=True)),
         on=exp.EQ(this=_col(KEY, "m"), expression=_col("record_key", "s")),
@@ -448,4 +519,7 @@ def send_query(spec: SyncSpec, plan_table: str, run_id: str, *, columns: list[st
 
 def render_plan(spec: SyncSpec, dialect: str = DIALECT, *, full_resync: bool = False,
                 columns: list[str] | None = None, catalog: str | None = None) -> str:
-    return plan_query(spec, full_resync=full_resync, columns=columns, catalog=catalog).sql(dialect=dialect, pretty=True)
+    """The whole plan as SQL. DuckDB: the h2 hash, reading v1 hashes too; other dialects:
+    the portable v1 hash."""
+    return plan_query(spec, full_resync=full_resync, columns=columns, catalog=catalog,
+                      portable=dialect != DIALECT).sql(dialect=dialect, pretty=True)

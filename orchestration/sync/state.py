@@ -309,6 +309,46 @@ def _refuse_duplicate_keys(con: duckdb.DuckDBPyConnection, name: str, view: str,
         raise ValueError(f"{name}: {dup} duplicate key(s) ({cols}) in one write")
 
 
+def state_summary(con: duckdb.DuckDBPyConnection, sync: str) -> tuple[int, int]:
+    """(records this sync has in the tool, state hashes still in the v1 format), one scan."""
+    from orchestration.sync.plan import HASH_PREFIX, LEGACY_MARK
+
+    return tuple(con.execute(
+        "SELECT count(*) FILTER (WHERE first_synced_at IS NOT NULL AND status <> 'removed'), "
+        "count(*) FILTER (WHERE fields_hash IS NOT NULL AND NOT starts_with(fields_hash, ?) "
+        f"AND NOT starts_with(fields_hash, ?)) FROM {table(con, 'sync_state')} WHERE sync = ?",
+        [HASH_PREFIX, LEGACY_MARK, sync]).fetchall()[0])
+
+
+def translate_legacy_hashes(con: duckdb.DuckDBPyConnection, sync: str, hashes_table: str) -> None:
+    """The one-time upgrade of a sync's v1 (md5) state hashes, in one transaction, after a
+    plan that read them: a v1 hash equal to its model row's v1 hash (same data) becomes
+    that row's h2 hash; any other (its record changed, or is not in the model) is marked
+    LEGACY_MARK + the old value, so no later plan computes md5 again. Nothing else changes:
+    a translated record compares as it did; a marked one was already "changed" (sent by
+    this run) or, back in the model later with the same data, is sent once more (a
+    repeat the tool takes as such)."""
+    from orchestration.sync.plan import HASH, HASH_PREFIX, KEY, LEGACY_HASH, LEGACY_MARK
+
+    state = table(con, "sync_state")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f'UPDATE {state} SET fields_hash = h."{HASH}" FROM {hashes_table} h WHERE {state}.sync = ? '
+            f'AND {state}.record_key = h."{KEY}" AND {state}.fields_hash = h."{LEGACY_HASH}"', [sync])
+        con.execute(
+            f"UPDATE {state} SET fields_hash = ? || fields_hash WHERE sync = ? AND fields_hash IS NOT NULL "
+            "AND NOT starts_with(fields_hash, ?) AND NOT starts_with(fields_hash, ?)",
+            [LEGACY_MARK, sync, HASH_PREFIX, LEGACY_MARK])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    # Up to every state row changed: until a checkpoint DuckDB holds all of it in memory
+    # it cannot evict (~90 MB at 1M rows), which the apply's cap would then have to fit.
+    con.execute("CHECKPOINT")
+
+
 def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: str, run_id: str) -> int:
     """Insert the keys `assignments_sql` selects (column _key) as held out by this run."""
     rows = con.execute(

@@ -11,7 +11,7 @@ import pytest
 import sqlglot
 
 from orchestration.sync import state as st
-from orchestration.sync.plan import holdout_assignments_query, in_holdout, render_plan
+from orchestration.sync.plan import HASH_PREFIX, holdout_assignments_query, in_holdout, render_plan
 from orchestration.sync.spec import Mode, SyncSpec, load_sync
 from tests.unit.test_sync_plan import load_world, random_world, reference
 
@@ -127,6 +127,9 @@ def test_holdout_plan_renders_for_each_dialect_and_keeps_its_meaning(tmp_path, d
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     model, visible, state = random_world(random.Random(dialect), spec)
     load_world(con, model, state)
+    # other dialects hash with the portable v1 (md5): against a state of v1 hashes (h2 ones
+    # cleared) it plans what DuckDB's plan does
+    con.execute(f"UPDATE outflow.sync_state SET fields_hash = NULL WHERE fields_hash LIKE '{HASH_PREFIX}%'")
     back = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
     want = set(con.execute(f"SELECT _key, _action, _operation FROM ({render_plan(spec)})").fetchall())
     assert set(con.execute(f"SELECT _key, _action, _operation FROM ({back})").fetchall()) == want

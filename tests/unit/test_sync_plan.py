@@ -12,7 +12,14 @@ import pytest
 import sqlglot
 
 from orchestration.sync import state as st
-from orchestration.sync.plan import model_summary_query, python_hash, render_plan
+from orchestration.sync.plan import (
+    HASH_PREFIX,
+    LEGACY_MARK,
+    legacy_python_hash,
+    model_summary_query,
+    python_hash,
+    render_plan,
+)
 from orchestration.sync.spec import Mode, SyncSpec
 from tests.contact_rule import allow_everyone
 
@@ -38,8 +45,12 @@ def random_world(rng: random.Random, spec: SyncSpec):
     for i in range(rng.randint(0, 80)):
         key = f"k{i}"
         status = rng.choice(STATUSES)
-        current = python_hash(spec, visible[key]) if key in visible else None
-        h = rng.choice([current, "0" * 32, None]) if status != "removed" else None
+        values = visible.get(key, [f"gone{i}", None])
+        # h2 and v1 (md5, written before h2) hashes of the current data, stale ones of
+        # either format, a v1 hash set aside by the upgrade (LEGACY_MARK: never the same)
+        legacy = legacy_python_hash(spec, values)
+        h = rng.choice([python_hash(spec, values), legacy, "0" * 32, HASH_PREFIX + "1", LEGACY_MARK + legacy,
+                        None]) if status != "removed" else None
         first = rng.choice([None, datetime(2026, 1, 1)])
         state.append(("s1", key, h, status, rng.randint(0, 5), first))
         if rng.random() < 0.2:
@@ -47,27 +58,38 @@ def random_world(rng: random.Random, spec: SyncSpec):
     return model, visible, state
 
 
-def reference(spec: SyncSpec, visible: dict, state: list, full_resync: bool) -> set[tuple[str, str, str]]:
+def same_data(spec: SyncSpec, stored: str | None, values: list) -> bool:
+    """A stored hash of the same data: its h2 hash, or its v1 (md5) hash."""
+    return stored in (python_hash(spec, values), legacy_python_hash(spec, values))
+
+
+def same_v1(spec: SyncSpec, stored: str | None, values: list) -> bool:
+    """The portable plan's rule: the v1 hash is the hash."""
+    return stored == legacy_python_hash(spec, values)
+
+
+def reference(spec: SyncSpec, visible: dict, state: list, full_resync: bool,
+              same=same_data) -> set[tuple[str, str, str]]:
     """(key, action, operation) the plan must produce, from the semantics in plain Python."""
     mine = {r[1]: r for r in state if r[0] == spec.name}
     out = set()
     send, remove = spec.mode.send_operation.value, spec.mode.remove_operation
     for key in set(visible) | set(mine):
-        h = python_hash(spec, visible[key]) if key in visible else None
         s = mine.get(key)
+        changed = key in visible and s is not None and not same(spec, s[2], visible[key])
         action = None
         if key in visible:
             if s is None or s[3] == "removed":
                 action = "add"
             elif full_resync:
                 action = "resync"
-            elif s[3] == "synced" and s[2] != h and spec.mode is not Mode.INSERT:
+            elif s[3] == "synced" and changed and spec.mode is not Mode.INSERT:
                 action = "change"
-            elif s[3] == "failed" and (s[4] < spec.max_attempts or s[2] != h):
+            elif s[3] == "failed" and (s[4] < spec.max_attempts or changed):
                 action = "retry"
-            elif s[3] == "rejected" and s[2] != h:
+            elif s[3] == "rejected" and changed:
                 action = "change"
-            elif s[3] == "pending" and (s[4] < spec.max_attempts or s[2] != h):
+            elif s[3] == "pending" and (s[4] < spec.max_attempts or changed):
                 action = "retry"
         elif spec.mode.removes and ((s[3] == "pending" and s[4] < spec.max_attempts) or s[5] is not None and (
             s[3] == "synced" or (s[3] == "failed" and s[4] < spec.max_attempts)
@@ -105,9 +127,16 @@ def test_duckdb_plan_equals_reference_diff(tmp_path, mode, full_resync):
         load_world(con, model, state)
         got = set(con.execute(f"SELECT _key, _action, _operation FROM ({render_plan(spec, full_resync=full_resync)})").fetchall())
         assert got == reference(spec, visible, state, full_resync)
-        # the hash is computed in the warehouse, and equals the documented canonical form
-        hashes = dict(con.execute(f"SELECT _key, _hash FROM ({render_plan(spec, full_resync=True)}) WHERE _hash IS NOT NULL").fetchall())
-        assert hashes == {k: python_hash(spec, v) for k, v in visible.items()}
+        # the hash is computed in the warehouse, and equals the documented form
+        rows = con.execute(f"SELECT _key, _hash, _state_hash FROM ({render_plan(spec, full_resync=True)}) "
+                           "WHERE _hash IS NOT NULL").fetchall()
+        assert {k: h for k, h, _ in rows} == {k: python_hash(spec, v) for k, v in visible.items()}
+        # the state's hash as the run reads it (_state_hash): a v1 hash of the same data
+        # as the h2 hash, every other one as stored
+        stored = {r[1]: r[2] for r in state if r[0] == spec.name}
+        for k, h, state_hash in rows:
+            if k in stored:
+                assert state_hash == (h if stored[k] == legacy_python_hash(spec, visible[k]) else stored[k])
 
 
 def test_hash_covers_mapped_fields_only_and_is_null_safe(tmp_path):
@@ -138,13 +167,19 @@ def test_plan_renders_for_each_dialect_and_keeps_its_meaning(tmp_path, dialect, 
     if dialect == "bigquery":
         flat = "".join(sql.split())
         assert "TO_HEX(MD5(" in flat and "`outflow`.`sync_state`" in flat
-    # Same meaning: brought back to DuckDB, it gives the same plan on a random world.
+    # Same meaning: brought back to DuckDB, it gives the plan of the portable (v1) hash
+    # on random worlds, and DuckDB's own plan where the state holds v1 hashes only.
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    model, visible, state = random_world(random.Random(dialect + mode), spec)
-    load_world(con, model, state)
+    rng = random.Random(dialect + mode)
     back = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
-    want = set(con.execute(f"SELECT _key, _action, _operation FROM ({render_plan(spec)})").fetchall())
-    assert set(con.execute(f"SELECT _key, _action, _operation FROM ({back})").fetchall()) == want
+    for _ in range(5):
+        model, visible, state = random_world(rng, spec)
+        load_world(con, model, state)
+        got = set(con.execute(f"SELECT _key, _action, _operation FROM ({back})").fetchall())
+        assert got == reference(spec, visible, state, False, same=same_v1)
+        con.execute(f"UPDATE outflow.sync_state SET fields_hash = NULL WHERE fields_hash LIKE '{HASH_PREFIX}%'")
+        want = set(con.execute(f"SELECT _key, _action, _operation FROM ({render_plan(spec)})").fetchall())
+        assert set(con.execute(f"SELECT _key, _action, _operation FROM ({back})").fetchall()) == want
 
 
 def test_user_sql_is_embedded_as_a_tree_not_pasted():
