@@ -284,10 +284,10 @@ def run_sync(
             # before anything is sent, so a crash mid-run cannot leave a held-out key unrecorded
             st.record_holdout(con, spec.name, _holdout_sql(con, spec), run_id)
         # Sending needs less: the send rows are materialised (no join's hash tables stay
-        # pinned) and what the batch upserts touches is the state's index and blocks,
-        # which DuckDB otherwise caches up to the cap as the state grows. At 10M state
-        # rows the apply peaked at 559 MB under 256MB, 470 MB under 160MB (the plan's
-        # peak, ~440 MB, is the same at 1M and 10M): scale_bench.py memory.
+        # pinned), what the commits change is checkpointed every CHECKPOINT_EVERY_ROWS,
+        # and the state blocks the upserts touch are a cache DuckDB fills up to the cap
+        # as the state grows. scale_bench.py memory, peak RSS at 1M / 10M rows: 414 /
+        # 546 MB with this cap at 256MB, 413 / 457 MB at 160MB (docs/performance.md).
         con.execute(f"SET memory_limit = '{APPLY_MEMORY_LIMIT}'")
         writer = con.cursor()  # the one connection that writes state; `con` streams the plan
         try:

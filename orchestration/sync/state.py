@@ -11,7 +11,8 @@ outflow.sync_state      one row per (sync, record_key): where that record stands
       created is orphaned. A retryable answer keeps it pending (an earlier write may
       have landed); it never counts as synced.
     fields_hash: hash of the mapped fields last sent (synced: last acknowledged; failed/
-      rejected: last attempted; NULL after a remove or a rejected remove)
+      rejected: last attempted; NULL after a remove or a rejected remove). 'h2:<hash()>';
+      older rows may hold a v1 md5 hex or 'v1:<md5>' (plan.HASH_PREFIX, docs/sync_engine.md)
     first_synced_at: first acknowledged write of the record's current life in the tool;
       set => this sync put it there, so a mirror/membership sync may take it away.
       Cleared when a remove is acknowledged.
