@@ -40,7 +40,7 @@ def run_cmd(
 
 
 def dbt(
-    args: list[str], warehouse: Path, target: Path, project: Path = REPO_ROOT, check: bool = True
+    args: list[str], warehouse: Path, target: Path, project: Path = REPO_ROOT, check: bool = True, **env_extra: str
 ) -> subprocess.CompletedProcess:
     """Run dbt on `project` (the repo, or a copy of it) with its own warehouse and target."""
     return run_cmd(
@@ -52,6 +52,7 @@ def dbt(
         DBT_TARGET_PATH=str(target),
         DBT_LOG_PATH=str(target / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        **env_extra,
     )
 
 

@@ -8,15 +8,16 @@
     re-attributes only the loaded rows whose keys changed after that. Without that table
     (a model built before it existed, or dropped by hand) a run re-attributes every row. -#}
 
-{#- The changed_at of the keys a lookup_keys run writes: the dbt run's start, kept after the
-    newest stamp already stored (`stored`: the existing relation) so a clock set back
-    cannot hide a change from a model that has seen a later stamp. -#}
-{% macro key_change_stamp(stored=none) -%}
+{#- The changed_at of the keys a lookup_keys run writes (or another run stamp, `column`):
+    the dbt run's start, kept after the newest stamp already stored (`stored`: the existing
+    relation) so a clock set back cannot hide a change from a model that has seen a later
+    stamp. -#}
+{% macro key_change_stamp(stored=none, column='changed_at') -%}
   {%- set started = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)" -%}
   {%- if stored is none -%}
     {{ started }}
   {%- else -%}
-    greatest({{ started }}, (select max(changed_at) + interval '1 microsecond' from {{ stored }}))
+    greatest({{ started }}, (select max({{ column }}) + interval '1 microsecond' from {{ stored }}))
   {%- endif -%}
 {%- endmacro %}
 

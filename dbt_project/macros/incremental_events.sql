@@ -32,6 +32,20 @@
 {%- endmacro %}
 
 
+{#- The loaded_at of the rows an incremental event model writes in this run: the run's
+    start, after every stamp already stored, so the newest loaded_at marks the latest
+    load (test outflow_unique_in_latest_load). A table from before the column existed
+    gets it appended (on_schema_change) with nulls for the old rows. -#}
+{% macro event_load_stamp(column='loaded_at') -%}
+  {%- set stored = [] -%}
+  {%- if is_incremental() -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- if column in columns -%}{%- do stored.append(this) -%}{%- endif -%}
+  {%- endif -%}
+  {{ key_change_stamp(stored[0] if stored else none, column) }}
+{%- endmacro %}
+
+
 {#- WHERE condition selecting the raw rows an incremental run reads (true on a full build).
     `relation`.`column` is the raw event time; `time_column` the model's parsed one. -#}
 {% macro new_raw_events(relation, column, time_column='occurred_at') -%}

@@ -28,13 +28,19 @@
 {%- endmacro %}
 
 
-{#- The settings as one text, the same for the same settings (stored with the fit). -#}
+{#- The settings as one text, the same for the same settings (stored with the fit), and a
+    fingerprint of the feature query (lead_model_snapshot_features as compiled): a changed
+    feature must refit at once, not when the fit is due, since the kept model would score
+    features it was not trained on. -#}
 {% macro lead_model_settings_key() -%}
   {%- set settings = lead_model_settings() -%}
   {%- set parts = [] -%}
   {%- for name in settings | sort -%}
     {%- do parts.append(name ~ '=' ~ settings[name]) -%}
   {%- endfor -%}
+  {%- set features = lead_model_snapshot_features(
+        "select 'train' as snapshot_kind, cast(null as timestamp) as cutoff_at", with_labels=true) -%}
+  {%- do parts.append('features=' ~ local_md5(features | string)) -%}
   {{ return(parts | join(';')) }}
 {%- endmacro %}
 

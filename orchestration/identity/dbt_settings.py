@@ -6,26 +6,18 @@ from datetime import datetime, timezone
 
 from orchestration.identity.resolve import MatchSettings
 
-DEFAULTS = {"match_threshold": 0.8, "min_records_for_probabilistic": 200, "max_contacts_per_key": 10, "seed": 42,
-            "max_pairs_per_record": 3, "refit_days": 7}
+# The settings the identity yml passes through meta (vars outflow_identity_*).
+META_SETTINGS = ("match_threshold", "min_records_for_probabilistic", "max_contacts_per_key", "seed",
+                 "max_pairs_per_record", "refit_days")
 
 
 def match_settings(configured: dict | None) -> MatchSettings:
-    """MatchSettings from the model's meta `identity` (vars outflow_identity_*); blank = default."""
+    """MatchSettings from the model's meta `identity` (vars outflow_identity_*); blank = the
+    field's default. Values arrive as text; MatchSettings types and checks them."""
     configured = configured or {}
-
-    def value(name):
-        raw = configured.get(name)
-        return DEFAULTS[name] if raw is None or str(raw).strip() in ("", "None") else raw
-
-    return MatchSettings(
-        match_threshold=float(value("match_threshold")),
-        min_records_for_probabilistic=int(value("min_records_for_probabilistic")),
-        max_contacts_per_key=int(value("max_contacts_per_key")),
-        seed=int(value("seed")),
-        max_pairs_per_record=float(value("max_pairs_per_record")),
-        refit_days=int(value("refit_days")),
-    )
+    given = {name: configured[name] for name in META_SETTINGS
+             if configured.get(name) is not None and str(configured[name]).strip() not in ("", "None")}
+    return MatchSettings(**given)
 
 
 def as_of(configured: dict | None) -> datetime:
@@ -37,4 +29,4 @@ def as_of(configured: dict | None) -> datetime:
     try:
         return datetime.fromisoformat(text.replace("T", " "))
     except ValueError:
-        raise ValueError(f"var outflow_as_of must be an ISO date or timestamp such as '2025-06-30', got {text!r}")
+        raise ValueError(f"var outflow_as_of (or env OUTFLOW_AS_OF) must be an ISO date or timestamp such as '2025-06-30', got {text!r}")

@@ -9,6 +9,7 @@ newest loaded one but inside the lookback window, must be picked up too.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -31,14 +32,15 @@ def incremental_models(warehouse) -> list[str]:
 
 
 def differences(a, b, table: str) -> tuple[int, int, int]:
-    """(rows in a, rows only in a, rows only in b), duplicates counted."""
+    """(rows in a, rows only in a, rows only in b), duplicates counted. loaded_at (when the
+    row was written) is left out: it differs between any two builds by design."""
+    rows = "select columns(lambda c: c <> 'loaded_at') from {}"
     with duckdb.connect(str(a)) as con:
         con.execute(f"attach '{b}' as other (read_only)")
         total = con.execute(f"select count(*) from main.{table}").fetchall()[0][0]
-        only_a = con.execute(f"select count(*) from (select * from main.{table} except all "
-                             f"select * from other.main.{table})").fetchall()[0][0]
-        only_b = con.execute(f"select count(*) from (select * from other.main.{table} except all "
-                             f"select * from main.{table})").fetchall()[0][0]
+        mine, theirs = rows.format(f"main.{table}"), rows.format(f"other.main.{table}")
+        only_a = con.execute(f"select count(*) from ({mine} except all {theirs})").fetchall()[0][0]
+        only_b = con.execute(f"select count(*) from ({theirs} except all {mine})").fetchall()[0][0]
     return total, only_a, only_b
 
 
@@ -102,3 +104,39 @@ def test_lookback_window_bounds_late_events(warehouse_copy, tmp_path):
               warehouse_copy, tmp_path / "target", check=False)
     assert bad.returncode != 0
     assert "outflow_event_lookback_days must be a number of days >= 0" in bad.stdout
+
+
+def test_duplicate_keys_of_the_latest_load_are_reported(warehouse_copy, tmp_path):
+    """Staging keeps every raw row, so an event id landing twice in one load is warned about
+    (outflow_unique_in_latest_load, which reads only the latest load); an event re-landed in
+    a later load replaces its stored row and is no duplicate."""
+    with duckdb.connect(str(warehouse_copy)) as con:
+        con.execute("""insert into raw.web_events (event_id, contact_id, anonymous_id, email, event_type, page_url,
+                       occurred_at) values
+                       ('we-twice', null, 'anon-d', null, 'page_view', 'https://example.com/a',
+                        timestamp '2026-01-01 09:00:00'),
+                       ('we-twice', null, 'anon-d', null, 'page_view', 'https://example.com/b',
+                        timestamp '2026-01-01 09:00:01')""")
+        # an already-loaded event landing again (an EL tool re-sending it)
+        con.execute("""insert into raw.email_events select * from raw.email_events
+                       where occurred_at = (select max(occurred_at) from raw.email_events) limit 1""")
+    target = tmp_path / "target"
+    dbt(["build", "--select", "stg_web__events", "stg_esp__email_events", "--vars",
+         f"{{outflow_as_of: '{DAY_1}'}}"], warehouse_copy, target)
+    results = {r["unique_id"].split(".")[2]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+    web = results["outflow_unique_in_latest_load_stg_web__events_event_id"]
+    email = results["outflow_unique_in_latest_load_stg_esp__email_events_event_id"]
+    assert (web["status"], web["failures"]) == ("warn", 1)  # we-twice
+    assert (email["status"], email["failures"]) == ("warn", 1)  # two raw rows, one load
+    with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+        loads = con.execute("select count(distinct loaded_at), count(*) filter (where event_id = 'we-twice') "
+                            "from main.stg_web__events").fetchall()[0]
+        assert loads == (2, 2)  # the session's build and this one; both raw rows kept
+    with duckdb.connect(str(warehouse_copy)) as con:  # the re-sent email row is dropped upstream
+        con.execute("""delete from raw.email_events where rowid = (select max(rowid) from raw.email_events
+                       where event_id = (select event_id from raw.email_events group by 1 having count(*) > 1))""")
+    dbt(["build", "--select", "stg_esp__email_events", "--vars", f"{{outflow_as_of: '{DAY_1}'}}"],
+        warehouse_copy, target)
+    results = {r["unique_id"].split(".")[2]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+    email = results["outflow_unique_in_latest_load_stg_esp__email_events_event_id"]
+    assert (email["status"], email["failures"]) == ("pass", 0)

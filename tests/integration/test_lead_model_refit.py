@@ -4,11 +4,12 @@ real dbt runs on a copy of the session's warehouse (fitted as of its start date)
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import SESSION_START_DATE, dbt, query
+from tests.conftest import REPO_ROOT, SESSION_START_DATE, dbt, query
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +105,31 @@ def test_a_changed_setting_refits(warehouse_copy, tmp_path):
     cutoffs = query(warehouse_copy, """select distinct cast(cutoff_at as date) from main.int_lead_scores__training_snapshots
         where snapshot_kind = 'train' order by 1""")
     assert [str(c) for c, in cutoffs] == [day(1 - 60 - 40), day(1 - 60 - 20), day(1 - 60)]
+
+
+def test_a_changed_feature_query_refits(warehouse_copy, tmp_path):
+    """A kept fit must not score features it was not trained on: editing the feature query
+    (here: clicks counted as opens) refits on the next build, not when the fit is due."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO_ROOT / "dbt_project.yml", project / "dbt_project.yml")
+    shutil.copytree(REPO_ROOT / "dbt_project", project / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "__pycache__"))
+    before = fit(warehouse_copy)
+    macro = project / "dbt_project" / "macros" / "lead_model_snapshots.sql"
+    text = macro.read_text()
+    assert "email.event_type = 'open'" in text
+    macro.write_text(text.replace("email.event_type = 'open'", "email.event_type in ('open', 'click')"))
+    dbt(["run", "-s", *LEAD_MODELS, "--vars", f"{{outflow_as_of: '{day(1)}'}}"], warehouse_copy,
+        tmp_path / "target", project=project)
+    after = fit(warehouse_copy)
+    assert after["fit_id"] != before["fit_id"] and after["fitted_as_of"] == day(1)
+    # Back to the repo's query: refitted again, and that fit is kept the next day.
+    build(warehouse_copy, tmp_path / "target_repo", day(2))
+    kept = fit(warehouse_copy)
+    assert kept["fit_id"] != after["fit_id"] and kept["fitted_as_of"] == day(2)
+    build(warehouse_copy, tmp_path / "target_repo", day(3))
+    assert fit(warehouse_copy)["fit_id"] == kept["fit_id"]
 
 
 def test_a_backfill_to_an_earlier_day_refits(warehouse_copy, tmp_path):

@@ -1,19 +1,32 @@
 {#- The "now" of recency windows, decay and segments.
-    var('outflow_as_of') pins it (reproducible builds, tests, backfills); unset or
-    null means the current time in UTC. Returns a SQL timestamp expression. -#}
+    var('outflow_as_of') pins it (reproducible builds, tests, backfills), else the
+    environment variable OUTFLOW_AS_OF (a changed var makes dbt re-parse the whole
+    project; a changed environment variable only the files that read it); neither set
+    means the current time in UTC. Returns a SQL timestamp expression. -#}
 {% macro outflow_as_of() -%}
-  {%- set as_of = var('outflow_as_of', none) -%}
-  {%- if as_of is none or (as_of | string | trim) in ('', 'None', 'null') -%}
+  {%- set as_of = outflow_as_of_text() -%}
+  {%- if as_of is none -%}
     cast({{ dbt.current_timestamp() }} at time zone 'UTC' as timestamp)
   {%- else -%}
-    {%- set text = as_of | string | trim -%}
+    {%- set text = as_of -%}
     {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$', text) -%}
       {{ exceptions.raise_compiler_error(
-          "var outflow_as_of must be an ISO date or timestamp such as '2025-06-30' or "
-          ~ "'2025-06-30 12:00:00' (or null for now), got '" ~ text ~ "'") }}
+          "var outflow_as_of (or env OUTFLOW_AS_OF) must be an ISO date or timestamp such as "
+          ~ "'2025-06-30' or '2025-06-30 12:00:00' (or null for now), got '" ~ text ~ "'") }}
     {%- endif -%}
     cast('{{ text | replace("T", " ") }}' as timestamp)
   {%- endif -%}
+{%- endmacro %}
+
+
+{#- The pinned as_of as written (var outflow_as_of, else env OUTFLOW_AS_OF), or none. -#}
+{% macro outflow_as_of_text() -%}
+  {%- for as_of in [var('outflow_as_of', none), env_var('OUTFLOW_AS_OF', '')] -%}
+    {%- if as_of is not none and (as_of | string | trim) not in ('', 'None', 'null') -%}
+      {{ return(as_of | string | trim) }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(none) }}
 {%- endmacro %}
 
 

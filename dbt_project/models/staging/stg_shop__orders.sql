@@ -1,6 +1,7 @@
 -- Incremental (macros/incremental_events.sql): a run reads only the raw rows at or after the
 -- newest loaded event time minus the lookback window; re-read rows replace themselves.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id',
+          on_schema_change='append_new_columns') }}
 
 with
 
@@ -21,4 +22,5 @@ final as (
     from source
 )
 
-select * from final
+select *, {{ event_load_stamp() }} as loaded_at
+from final

@@ -1,6 +1,7 @@
 -- Incremental (macros/incremental_events.sql): a run reads only the raw rows at or after the
 -- newest loaded event time minus the lookback window; re-read rows replace themselves.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id',
+          on_schema_change='append_new_columns') }}
 
 with
 
@@ -41,5 +42,6 @@ select
         when page_path is null then 'unknown'
         else 'other'
     end as page_category,
-    occurred_at
+    occurred_at,
+    {{ event_load_stamp() }} as loaded_at
 from final

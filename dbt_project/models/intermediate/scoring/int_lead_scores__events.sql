@@ -3,6 +3,9 @@
 -- today is worth its full weight, one a half-life ago half of it. Penalties
 -- (bounce, unsubscribe, spam_report) do not decay: they stay until the lookback
 -- window drops them. Only events inside (as_of - lookback_days, as_of] count.
+-- A view: lead_scores is its only reader, and as a table it rewrote every scored event
+-- (16M rows at 1M profiles) on every build, since the decay moves with as_of.
+{{ config(materialized='view') }}
 {%- set cfg = lead_scoring_config() %}
 {%- set penalties = ['bounce', 'unsubscribe', 'spam_report'] %}
 {%- set components = ['pricing_page', 'demo_page', 'form_fill', 'web_visit', 'email_click',

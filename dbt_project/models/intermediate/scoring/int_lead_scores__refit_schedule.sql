@@ -4,7 +4,7 @@
 -- refit is due; the pre-hook (lead_model_expire_fit) deletes it when
 --   the fit's as_of is outflow_lead_model_refit_days or more before as_of (0: every build),
 --   or after as_of (a backfill to an earlier day),
---   or a setting that shapes the model (lead_model_settings) changed,
+--   or a setting that shapes the model (lead_model_settings) or the feature query changed,
 -- and this query then writes a new fit for as_of. --full-refresh refits as well.
 -- int_lead_scores__training_snapshots and int_lead_scores__model follow fit_id.
 {{ config(materialized='incremental', pre_hook="{{ lead_model_expire_fit() }}") }}
