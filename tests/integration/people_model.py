@@ -25,3 +25,10 @@ def set_model(warehouse: Path, model_rows: list[dict]) -> None:
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE OR REPLACE TABLE main.people AS SELECT * FROM model_arrow")
         allow_everyone(con)  # the contact rule every plan reads: everyone, on every channel
+
+
+def people_warehouse(tmp_path: Path, n: int) -> Path:
+    """A warehouse file holding `rows(n)` as the model (the sync tests' `wh` fixture)."""
+    w = tmp_path / "outflow.duckdb"
+    set_model(w, rows(n))
+    return w

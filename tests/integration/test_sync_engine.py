@@ -15,7 +15,7 @@ import pytest
 from destinations.base import Operation
 from orchestration.sync.apply import run_sync
 from orchestration.sync.spec import SyncSpec
-from tests.integration.people_model import rows, set_model
+from tests.integration.people_model import people_warehouse, rows, set_model
 from tests.integration.sync_fakes import FakeDestination, LedgerDestination
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,9 +49,7 @@ def expected_fields(model_rows: list[dict]) -> dict[str, dict]:
 
 @pytest.fixture
 def wh(tmp_path) -> Path:
-    w = tmp_path / "outflow.duckdb"
-    set_model(w, rows(250))
-    return w
+    return people_warehouse(tmp_path, 250)
 
 
 # ----------------------------------------------------------------- modes

@@ -14,7 +14,7 @@ from orchestration.sync import apply
 from orchestration.sync.apply import run_sync
 from orchestration.sync.plan import HASH_PREFIX, LEGACY_MARK, legacy_python_hash, render_plan
 from orchestration.sync.spec import SyncSpec
-from tests.integration.people_model import rows, set_model
+from tests.integration.people_model import people_warehouse, rows, set_model
 from tests.integration.sync_fakes import FakeDestination
 
 STATE = "outflow.outflow.sync_state"
@@ -44,9 +44,7 @@ def to_v1(warehouse: Path, s: SyncSpec, model: list[dict]) -> None:
 
 @pytest.fixture
 def wh(tmp_path) -> Path:
-    w = tmp_path / "outflow.duckdb"
-    set_model(w, rows(200))
-    return w
+    return people_warehouse(tmp_path, 200)
 
 
 def test_v1_hashes_compare_as_before_and_are_translated_once(wh):
