@@ -351,7 +351,7 @@ def _plan(con, spec: SyncSpec, report: RunReport, full_resync: bool, sample_size
                             f"{spec.primary_key}: a sync needs one row per key")
     plan = plan_query(spec, full_resync=full_resync, catalog=catalog, hashes_table=HASHES_TABLE, legacy=bool(legacy))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {plan.sql('duckdb')}")
-    if legacy and translate:
+    if legacy and translate and not report.error:  # duplicate keys: which row's hash is the record's is unknown
         st.translate_legacy_hashes(con, spec.name, HASHES_TABLE)
     con.execute(f"DROP TABLE {HASHES_TABLE}")
     for action, op, n in con.execute(

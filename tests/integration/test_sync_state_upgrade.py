@@ -98,6 +98,17 @@ def test_v1_hash_of_a_rejected_record_waits_for_its_data_to_change(wh):
     assert r.actions == {"change": 1} and r.succeeded == {"upsert": 1}
 
 
+def test_a_refused_plan_with_duplicate_keys_leaves_v1_hashes_as_they_are(wh):
+    s, dest = spec("upsert"), FakeDestination()
+    run_sync(s, dest, wh)
+    to_v1(wh, s, rows(200))
+    v1 = hashes(wh, s.name)
+    set_model(wh, rows(200) + [{**rows(1)[0], "first_name": "Twin"}])
+    r = run_sync(s, dest, wh)
+    assert r.status == "refused" and "1 duplicate primary key" in r.error
+    assert hashes(wh, s.name) == v1 and dest.writes == 2  # the first run's two batches only
+
+
 class Instant:
     """Answers every record OK at once, 200 per call (Salesforce's collection size)."""
 
