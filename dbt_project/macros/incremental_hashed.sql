@@ -13,9 +13,11 @@
 
 
 {#- md5 of a model's compiled SQL, without the warehouse's catalog name (a renamed file
-    must not look like changed code). -#}
+    must not look like changed code) and with every run of white space as one space (nor
+    must re-formatted code). -#}
 {% macro code_fingerprint(compiled_sql) -%}
-  {{ return(local_md5(compiled_sql | replace('"' ~ this.database ~ '".', ''))) }}
+  {%- set text = modules.re.sub('\\s+', ' ', compiled_sql | string | replace('"' ~ this.database ~ '".', '')) -%}
+  {{ return(local_md5(text | trim)) }}
 {%- endmacro %}
 
 

@@ -40,7 +40,7 @@
   {%- endfor -%}
   {%- set features = lead_model_snapshot_features(
         "select 'train' as snapshot_kind, cast(null as timestamp) as cutoff_at", with_labels=true) -%}
-  {%- do parts.append('features=' ~ local_md5(features | string)) -%}
+  {%- do parts.append('features=' ~ code_fingerprint(features)) -%}
   {{ return(parts | join(';')) }}
 {%- endmacro %}
 
@@ -294,15 +294,11 @@ select
     {{ dbt.datediff('population.first_seen_at', 'population.cutoff_at', 'day') }} as days_known,
     -- What they did before the cutoff.
     {%- for days in [30, 90] %}
-    {%- for feature in ['page_views', 'visit_days', 'pricing_views', 'demo_views', 'form_fills', 'cart_events'] %}
-    coalesce(web_features.{{ feature }}_{{ days }}d, 0) as {{ feature }}_{{ days }}d,
+    {{- counts_or_zero('web_features', ['page_views', 'visit_days', 'pricing_views', 'demo_views', 'form_fills',
+                                        'cart_events'], '_' ~ days ~ 'd') }}
+    {{- counts_or_zero('email_features', ['email_opens', 'email_clicks'], '_' ~ days ~ 'd') }}
     {%- endfor %}
-    coalesce(email_features.email_opens_{{ days }}d, 0) as email_opens_{{ days }}d,
-    coalesce(email_features.email_clicks_{{ days }}d, 0) as email_clicks_{{ days }}d,
-    {%- endfor %}
-    coalesce(email_features.email_hard_bounces, 0) as email_hard_bounces,
-    coalesce(email_features.email_unsubscribes, 0) as email_unsubscribes,
-    coalesce(email_features.email_spam_reports, 0) as email_spam_reports,
+    {{- counts_or_zero('email_features', ['email_hard_bounces', 'email_unsubscribes', 'email_spam_reports']) }}
     {{ dbt.datediff('web_features.last_web_event_at', 'population.cutoff_at', 'day') }} as days_since_last_visit,
     coalesce(order_features.completed_orders, 0) as completed_orders,
     coalesce(order_features.order_value_usd, 0) as order_value_usd,

@@ -26,10 +26,9 @@
 {%- set normalization -%}
 typed as (
     select
-        changed.contact_key,
-        changed.row_hash,
-        changed.contact_id,
-        changed.source_system,
+        {%- for key in ['contact_key', 'row_hash', 'contact_id', 'source_system'] %}
+        changed.{{ key }},
+        {%- endfor %}
         {{ normalize_email('email') }} as email,
         {{ as_text('phone') }} as phone_raw,
         {{ proper_case('first_name') }} as first_name,

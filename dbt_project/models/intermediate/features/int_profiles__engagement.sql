@@ -108,18 +108,14 @@ visit_days as (
 select
     profiles.profile_id,
     {%- for days in windows %}
-    coalesce(email_features.email_opens_{{ days }}d, 0) as email_opens_{{ days }}d,
-    coalesce(email_features.email_clicks_{{ days }}d, 0) as email_clicks_{{ days }}d,
-    coalesce(web_features.page_views_{{ days }}d, 0) as page_views_{{ days }}d,
-    coalesce(visit_days.visit_days_{{ days }}d, 0) as visit_days_{{ days }}d,
-    coalesce(web_features.pricing_page_views_{{ days }}d, 0) as pricing_page_views_{{ days }}d,
-    coalesce(web_features.demo_page_views_{{ days }}d, 0) as demo_page_views_{{ days }}d,
-    coalesce(web_features.form_fills_{{ days }}d, 0) as form_fills_{{ days }}d,
+    {%- set window = '_' ~ days ~ 'd' %}
+    {{- counts_or_zero('email_features', ['email_opens', 'email_clicks'], window) }}
+    {{- counts_or_zero('web_features', ['page_views'], window) }}
+    {{- counts_or_zero('visit_days', ['visit_days'], window) }}
+    {{- counts_or_zero('web_features', ['pricing_page_views', 'demo_page_views', 'form_fills'], window) }}
     {%- endfor %}
-    coalesce(email_features.email_bounces, 0) as email_bounces,
-    coalesce(email_features.email_hard_bounces, 0) as email_hard_bounces,
-    coalesce(email_features.email_unsubscribes, 0) as email_unsubscribes,
-    coalesce(email_features.email_spam_reports, 0) as email_spam_reports,
+    {{- counts_or_zero('email_features', ['email_bounces', 'email_hard_bounces', 'email_unsubscribes',
+                                          'email_spam_reports']) }}
     email_features.last_email_open_at,
     email_features.last_email_click_at,
     web_features.last_web_event_at,
