@@ -358,3 +358,11 @@ def record_holdout(con: duckdb.DuckDBPyConnection, sync: str, assignments_sql: s
         [sync, utcnow(), run_id],
     ).fetchall()
     return len(rows)
+
+
+def held_by_commits(con) -> int:
+    """Bytes DuckDB holds for committed changes not yet checkpointed, which it cannot
+    evict: undo versions and delete markers (TRANSACTION), the key index's new entries
+    (ALLOCATOR). Not the block cache (BASE_TABLE), which the memory cap evicts."""
+    return con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                       "WHERE tag IN ('TRANSACTION', 'ALLOCATOR')").fetchall()[0][0]

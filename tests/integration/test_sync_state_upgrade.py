@@ -11,6 +11,7 @@ import pytest
 
 from destinations.base import Capabilities, Operation, RecordResult, ResultStatus
 from orchestration.sync import apply
+from orchestration.sync import state as st
 from orchestration.sync.apply import run_sync
 from orchestration.sync.plan import HASH_PREFIX, LEGACY_MARK, legacy_python_hash, render_plan
 from orchestration.sync.spec import SyncSpec
@@ -119,14 +120,6 @@ class Instant:
         return [RecordResult(r.key, ResultStatus.OK, destination_id=f"003{r.key}") for r in batch.records]
 
 
-def held_by_commits(con) -> int:
-    """Bytes DuckDB holds for committed changes not yet checkpointed that it cannot evict:
-    undo versions and delete markers (TRANSACTION), the key index's new entries
-    (ALLOCATOR). Not the block cache (BASE_TABLE), which the memory cap evicts."""
-    return con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
-                       "WHERE tag IN ('TRANSACTION', 'ALLOCATOR')").fetchall()[0][0]
-
-
 def warehouse(tmp_path: Path, name: str) -> Path:
     (tmp_path / name).mkdir()
     return tmp_path / name / "outflow.duckdb"
@@ -150,7 +143,7 @@ def upsert_every_record(wh: Path, n: int) -> tuple[SyncSpec, int]:
     def watch(sent: int, total: int) -> None:
         if not monitor:  # the same database instance as the run's (DuckDB shares it per file in a process)
             monitor.append(duckdb.connect(str(wh)))
-        held.append(held_by_commits(monitor[0]))
+        held.append(st.held_by_commits(monitor[0]))
 
     try:
         r = run_sync(s, Instant(), wh, progress=watch)
@@ -169,12 +162,15 @@ def test_memory_held_by_a_runs_state_writes_does_not_grow_with_the_records_sent(
     state) ran out of DuckDB memory under a 160 MB apply cap: what each batch's commit
     changed in sync_state stayed in memory, unevictable, until the run ended (~0.7 KB per
     upserted record); it is also what made a sync's peak RSS grow from 1M to 10M rows.
-    The run now checkpoints every CHECKPOINT_EVERY_ROWS state rows: what its commits hold
-    stays about the same however many records it sends."""
-    monkeypatch.setattr(apply, "CHECKPOINT_EVERY_ROWS", 5_000)
+    The run now checkpoints once what its commits hold reaches CHECKPOINT_HELD_BYTES:
+    that stays about the same however many records it sends."""
+    monkeypatch.setattr(apply, "CHECKPOINT_HELD_BYTES", 2 * 2**20)
+    monkeypatch.setattr(apply, "CHECKPOINT_CHECK_ROWS", 1_000)
     _, small = upsert_every_record(warehouse(tmp_path, "small"), 10_000)
     _, large = upsert_every_record(warehouse(tmp_path, "large"), 60_000)
-    monkeypatch.setattr(apply, "CHECKPOINT_EVERY_ROWS", 10 ** 9)  # as before: no checkpoint until the run ends
+    # as before: no checkpoint until the run ends
+    monkeypatch.setattr(apply, "CHECKPOINT_HELD_BYTES", 2**62)
+    monkeypatch.setattr(apply, "CHECKPOINT_EVERY_ROWS", 10 ** 9)
     _, unchecked = upsert_every_record(warehouse(tmp_path, "unchecked"), 60_000)
     assert large < 1.5 * small  # flat: 6x the records
     assert unchecked > 4 * large  # the growth the checkpoints stop (the scenario still shows it)
