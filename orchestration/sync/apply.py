@@ -289,7 +289,7 @@ def run_sync(
             # before anything is sent, so a crash mid-run cannot leave a held-out key unrecorded
             st.record_holdout(con, spec.name, _holdout_sql(con, spec), run_id)
         # Sending needs less: the send rows are materialised (no join's hash tables stay
-        # pinned), what the commits change is checkpointed every CHECKPOINT_EVERY_ROWS,
+        # pinned), what the commits change is checkpointed as it reaches CHECKPOINT_HELD_BYTES,
         # and the state blocks the upserts touch are a cache DuckDB fills up to the cap
         # as the state grows. scale_bench.py memory, peak RSS at 1M / 10M rows: 414 /
         # 546 MB with this cap at 256MB, 413 / 457 MB at 160MB (docs/performance.md).
