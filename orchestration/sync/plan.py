@@ -37,6 +37,7 @@ STATE_SCHEMA = "outflow"
 STATE_TABLE = "sync_state"
 HOLDOUT_TABLE = "sync_holdout"
 HELD_OUT = "_held_out"
+PROFILE_KEY = "_profile_key"  # model_hashes_query: the profile key, when it is not the primary key
 HOLDOUT_HEX_DIGITS = 8  # the bucket: the first 8 hex digits of the md5, 1 in 2**32 resolution
 # The contact rule (dbt mart) and the engine's own list of deleted profiles: every plan
 # reads the model through both, so no sync can send whom its channel does not allow.
@@ -174,9 +175,11 @@ def _recorded_holdout(spec: SyncSpec, catalog: str | None) -> exp.Select:
             .where(exp.EQ(this=_col("sync"), expression=_str(spec.name))))
 
 
-def consent_condition(spec: SyncSpec, catalog: str | None = None) -> exp.Expression:
+def consent_condition(spec: SyncSpec, catalog: str | None = None,
+                      key: exp.Expression | None = None) -> exp.Expression:
     """The profile key is contactable on the sync's channel (or, with a consent override,
-    at least not deletion-requested) and not in outflow.deleted_profiles."""
+    at least not deletion-requested) and not in outflow.deleted_profiles.
+    key: the profile key as VARCHAR (default: the model's profile_key column)."""
     rule = exp.table_(RULE_TABLE, db=RULE_SCHEMA, catalog=catalog, quoted=True)
     allowed = (exp.Not(this=_col("is_deletion_requested")) if spec.consent_override
                else exp.EQ(this=_col("is_contactable"), expression=exp.true()))
@@ -184,15 +187,18 @@ def consent_condition(spec: SyncSpec, catalog: str | None = None) -> exp.Express
                    .where(exp.and_(exp.EQ(this=_col("channel"), expression=_str(spec.channel.value)), allowed)))
     deleted = (exp.select(_col("profile_id"))
                .from_(exp.table_(DELETED_TABLE, db=STATE_SCHEMA, catalog=catalog, quoted=True)))
-    key = _varchar(exp.column(spec.profile_key, table="model_rows", quoted=True))
+    key = key or _varchar(exp.column(spec.profile_key, table="model_rows", quoted=True))
     return exp.and_(exp.In(this=key, query=exp.Subquery(this=contactable)),
                     exp.Not(this=exp.In(this=key.copy(), query=exp.Subquery(this=deleted))))
 
 
 def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None,
-            planned: str | None = None) -> exp.Select:
+            planned: str | None = None, rule: bool = True) -> exp.Select:
     """Model rows the contact rule allows: the key, each sent field as f_i (the user's
     expression embedded).
+
+    rule=False: every row (after `where`), with the profile key as PROFILE_KEY when it is
+    not the primary key: the caller applies consent_condition itself (model_hashes_query).
 
     planned: a plan table; only the rows of its keys that it found in the model (hash
     set), which passed the contact rule when it was planned (the run holds the warehouse,
@@ -203,6 +209,8 @@ def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None,
         sel = sel.select(exp.alias_(parse_fragment(sql, columns), field_column(i), quoted=True), copy=False)
     if spec.holdout is not None:
         sel = sel.select(exp.alias_(_holdout_bucket_test(spec), HELD_OUT, quoted=True), copy=False)
+    if not rule and spec.profile_key != spec.primary_key:
+        sel = sel.select(exp.alias_(_varchar(exp.column(spec.profile_key)), PROFILE_KEY, quoted=True), copy=False)
     sel = sel.from_(exp.table_(spec.model_table, db=spec.model_schema, catalog=catalog, quoted=True,
                                alias=exp.to_identifier("model_rows", quoted=True)), copy=False)
     if planned:
@@ -211,9 +219,10 @@ def _mapped(spec: SyncSpec, columns: list[str], catalog: str | None = None,
         allowed: exp.Expression = exp.In(this=_varchar(exp.column(spec.primary_key, table="model_rows", quoted=True)),
                                          query=exp.Subquery(this=in_model))
     else:
-        allowed = consent_condition(spec, catalog)
-    cond: exp.Expression = exp.and_(
-        exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null())), allowed)
+        allowed = consent_condition(spec, catalog) if rule else None
+    cond: exp.Expression = exp.Not(this=exp.Is(this=exp.column(spec.primary_key), expression=exp.Null()))
+    if allowed is not None:
+        cond = exp.and_(cond, allowed)
     if spec.where:
         cond = exp.and_(exp.Paren(this=parse_fragment(spec.where, columns)), cond)
     return sel.where(cond, copy=False)
@@ -297,13 +306,30 @@ def model_hashes_query(spec: SyncSpec, *, columns: list[str] | None = None,
     """The model rows the sync reads, narrow: key and hash (and the holdout test). The
     engine materialises it once, counts it (model_hashes_summary) and plans from it
     (plan_query(hashes_table=...)), so the model is read and hashed once per plan.
-    legacy: also the v1 hash (LEGACY_HASH), while the sync's state holds v1 hashes."""
-    hashed = exp.select(_col(KEY), exp.alias_(_fields_hash(spec), HASH, quoted=True)).from_("mapped_rows")
+    legacy: also the v1 hash (LEGACY_HASH), while the sync's state holds v1 hashes.
+
+    The contact rule is applied to the hashed rows, not to the model's: the same rows
+    come out (a row is kept or dropped whole, before anything reads it), but its semi
+    join then carries the narrow columns instead of every field. DuckDB builds that
+    join's hash table on the model side (it estimates a filtered model smaller than the
+    rule), so with every field in it the rule cost as much as reading and hashing the
+    model (docs/performance.md). MATERIALIZED keeps the optimizer from moving the
+    hashing back above the join."""
+    out = [_col(KEY), exp.alias_(_fields_hash(spec), HASH, quoted=True)]
     if legacy:
-        hashed = hashed.select(exp.alias_(_legacy_fields_hash(spec), LEGACY_HASH, quoted=True), copy=False)
+        out.append(exp.alias_(_legacy_fields_hash(spec), LEGACY_HASH, quoted=True))
     if spec.holdout is not None:
-        hashed = hashed.select(_col(HELD_OUT), copy=False)
-    return hashed.with_("mapped_rows", as_=_mapped(spec, columns or model_columns_of(spec), catalog))
+        out.append(_col(HELD_OUT))
+    narrow = [exp.column(o.alias_or_name, quoted=True) for o in out]
+    profile_key = KEY
+    if spec.profile_key != spec.primary_key:
+        profile_key = PROFILE_KEY
+        out.append(_col(PROFILE_KEY))
+    hashed = exp.select(*out).from_("mapped_rows")
+    return (exp.select(*narrow).from_("hashed_rows")
+            .where(consent_condition(spec, catalog, key=_col(profile_key)))
+            .with_("mapped_rows", as_=_mapped(spec, columns or model_columns_of(spec), catalog, rule=False))
+            .with_("hashed_rows", as_=hashed, materialized=True))
 
 
 def model_hashes_summary(hashes_table: str) -> exp.Select:
