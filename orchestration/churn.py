@@ -13,12 +13,17 @@ whole customer base; `score` turns them into, per customer:
 When there is too little to learn from (few customers, nobody came back) or the fit does
 not converge, `fit` says so in `status` and every score is null: a made-up churn risk
 would be worse than none.
+
+The dbt build keeps a fit for `refit_days` (`refit_reason`): parameters learnt from the
+whole customer base move little from one day to the next, and fitting them is most of
+what the churn models cost on a daily build. Scores are made every build.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -33,6 +38,44 @@ class ChurnSettings:
     min_repeat_customers: int = 20  # BG/NBD and Gamma-Gamma learn from those who came back
     penalizer: float = 0.0  # L2 on the parameters; lifetimes' own knob for small data
     horizon_days: int = 90
+    refit_days: int = 7  # a stored fit is kept this long; 0 refits on every build
+
+
+# The one row int_churn__model_fit holds (its unique key).
+FIT_NAME = "bgnbd_gamma_gamma"
+# The settings that shape the parameters (horizon_days only shapes the scores).
+FIT_SETTINGS = ("min_customers", "min_repeat_customers", "penalizer")
+
+
+def settings_key(settings: ChurnSettings) -> str:
+    return ";".join(f"{name}={getattr(settings, name)!r}" for name in FIT_SETTINGS)
+
+
+def refit_reason(stored: dict | None, settings: ChurnSettings, as_of: datetime, customers: int) -> str | None:
+    """Why the stored fit (a row of `fit_row`) must be made again, or None to keep it."""
+    if not stored or stored.get("fitted_as_of") is None:
+        return "no stored fit"
+    if stored.get("settings_key") != settings_key(settings):
+        return "churn settings changed"
+    if as_of < stored["fitted_as_of"]:
+        return "as_of is before the stored fit"
+    if as_of >= stored["fitted_as_of"] + timedelta(days=settings.refit_days):
+        return f"fitted {settings.refit_days} or more days ago"
+    if stored.get("status") != "fitted":
+        return "the stored fit has no parameters (too little data then)"
+    at_fit = max(int(stored.get("customers") or 0), 1)
+    if customers > 2 * at_fit or 2 * customers < at_fit:
+        return f"customers went from {at_fit:,} at the fit to {customers:,}"
+    return None
+
+
+def fit_row(rfm: pd.DataFrame, settings: ChurnSettings, as_of: datetime) -> pd.DataFrame:
+    """`fit` with what the build keeps it by: its name, as_of and settings."""
+    row = fit(rfm, settings)
+    row.insert(0, "model_name", FIT_NAME)
+    row["fitted_as_of"] = pd.Timestamp(as_of)
+    row["settings_key"] = settings_key(settings)
+    return row
 
 
 def fit(rfm: pd.DataFrame, settings: ChurnSettings) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -15,3 +16,16 @@ def warehouse_path() -> Path:
     """The DuckDB file every command uses: $OUTFLOW_WAREHOUSE, else warehouse/outflow.duckdb."""
     configured = os.environ.get("OUTFLOW_WAREHOUSE")
     return Path(configured).expanduser().resolve() if configured else DEFAULT_WAREHOUSE
+
+
+def as_of_from_meta(configured: dict | None) -> datetime:
+    """A dbt Python model's outflow_as_of, from its meta `as_of` (naive UTC, like the
+    outflow_as_of() macro); now when unset."""
+    raw = (configured or {}).get("as_of")
+    text = "" if raw is None else str(raw).strip()
+    if text in ("", "None", "null"):
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+    try:
+        return datetime.fromisoformat(text.replace("T", " "))
+    except ValueError:
+        raise ValueError(f"var outflow_as_of (or env OUTFLOW_AS_OF) must be an ISO date or timestamp such as '2025-06-30', got {text!r}")

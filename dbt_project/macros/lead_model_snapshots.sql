@@ -148,37 +148,35 @@ population as (
 
 ),
 
-web_attributed as (
-
-    select * from {{ ref('int_web_events__attributed') }}
-
-),
-
 browsers as (
 
     -- When a browser was first tied to a person; its anonymous events are known from then.
+    -- (Each CTE here reads the model itself: DuckDB stores a CTE that two others read,
+    -- a copy of every web event.)
     select anonymous_id, min(occurred_at) as identified_at
-    from web_attributed
+    from {{ ref('int_web_events__attributed') }}
     where anonymous_id is not null and attribution_rule in ('contact_id', 'email')
     group by anonymous_id
 
 ),
 
-web as (
+web as not materialized (
 
+    -- Events tied to the person directly are known when they happen; anonymous ones (a few
+    -- percent) once their browser is identified: only those probe the browsers.
+    select profile_id, event_type, page_category, occurred_at, occurred_at as known_at
+    from {{ ref('int_web_events__attributed') }}
+    where profile_id is not null and attribution_rule is distinct from 'anonymous_id'
+    union all
     select
-        web_attributed.profile_id,
-        web_attributed.event_type,
-        web_attributed.page_category,
-        web_attributed.occurred_at,
-        case
-            when web_attributed.attribution_rule = 'anonymous_id'
-                then greatest(web_attributed.occurred_at, browsers.identified_at)
-            else web_attributed.occurred_at
-        end as known_at
-    from web_attributed
-    left join browsers on web_attributed.anonymous_id = browsers.anonymous_id
-    where web_attributed.profile_id is not null
+        anonymous_events.profile_id,
+        anonymous_events.event_type,
+        anonymous_events.page_category,
+        anonymous_events.occurred_at,
+        greatest(anonymous_events.occurred_at, browsers.identified_at) as known_at
+    from {{ ref('int_web_events__attributed') }} as anonymous_events
+    left join browsers on anonymous_events.anonymous_id = browsers.anonymous_id
+    where anonymous_events.profile_id is not null and anonymous_events.attribution_rule = 'anonymous_id'
 
 ),
 
@@ -190,8 +188,6 @@ web_features as (
         {%- for days in [30, 90] %}
         {%- set recent = "web.occurred_at >= " ~ dbt.dateadd('day', -days, 'cutoffs.cutoff_at') %}
         count(case when web.event_type = 'page_view' and {{ recent }} then 1 end) as page_views_{{ days }}d,
-        count(distinct case when web.event_type = 'page_view' and {{ recent }}
-            then cast(web.occurred_at as date) end) as visit_days_{{ days }}d,
         count(case when web.page_category = 'pricing' and web.event_type = 'page_view' and {{ recent }}
             then 1 end) as pricing_views_{{ days }}d,
         count(case when web.page_category = 'demo' and web.event_type = 'page_view' and {{ recent }}
@@ -205,6 +201,29 @@ web_features as (
     from web
     inner join cutoffs on web.occurred_at < cutoffs.cutoff_at and web.known_at < cutoffs.cutoff_at
     group by cutoffs.cutoff_at, web.profile_id
+
+),
+
+visit_days as (
+
+    -- Days with a page view: one row per day first, then a day is in a window when its last
+    -- view is (cheaper than a distinct count per window over every event).
+    select
+        cutoff_at,
+        profile_id,
+        count(case when last_view_at >= {{ dbt.dateadd('day', -30, 'cutoff_at') }} then 1 end) as visit_days_30d,
+        count(*) as visit_days_90d
+    from (
+        select cutoffs.cutoff_at, web.profile_id, cast(web.occurred_at as date) as visit_date,
+            max(web.occurred_at) as last_view_at
+        from web
+        inner join cutoffs
+            on web.occurred_at < cutoffs.cutoff_at and web.known_at < cutoffs.cutoff_at
+            and web.occurred_at >= {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+        where web.event_type = 'page_view'
+        group by cutoffs.cutoff_at, web.profile_id, cast(web.occurred_at as date)
+    ) as view_days
+    group by cutoff_at, profile_id
 
 ),
 
@@ -224,7 +243,9 @@ email_features as (
         max(email.occurred_at) as last_email_event_at
     from {{ ref('int_email_events__attributed') }} as email
     inner join cutoffs on email.occurred_at < cutoffs.cutoff_at
+    -- only the types counted above: sends and deliveries are most of the rows
     where email.profile_id is not null
+        and email.event_type in ('open', 'click', 'bounce', 'unsubscribe', 'spam_report')
     group by cutoffs.cutoff_at, email.profile_id
 
 ),
@@ -294,8 +315,10 @@ select
     {{ dbt.datediff('population.first_seen_at', 'population.cutoff_at', 'day') }} as days_known,
     -- What they did before the cutoff.
     {%- for days in [30, 90] %}
-    {{- counts_or_zero('web_features', ['page_views', 'visit_days', 'pricing_views', 'demo_views', 'form_fills',
-                                        'cart_events'], '_' ~ days ~ 'd') }}
+    {{- counts_or_zero('web_features', ['page_views'], '_' ~ days ~ 'd') }}
+    {{- counts_or_zero('visit_days', ['visit_days'], '_' ~ days ~ 'd') }}
+    {{- counts_or_zero('web_features', ['pricing_views', 'demo_views', 'form_fills', 'cart_events'],
+                       '_' ~ days ~ 'd') }}
     {{- counts_or_zero('email_features', ['email_opens', 'email_clicks'], '_' ~ days ~ 'd') }}
     {%- endfor %}
     {{- counts_or_zero('email_features', ['email_hard_bounces', 'email_unsubscribes', 'email_spam_reports']) }}
@@ -312,6 +335,8 @@ select
 from population
 left join web_features
     on population.cutoff_at = web_features.cutoff_at and population.profile_id = web_features.profile_id
+left join visit_days
+    on population.cutoff_at = visit_days.cutoff_at and population.profile_id = visit_days.profile_id
 left join email_features
     on population.cutoff_at = email_features.cutoff_at and population.profile_id = email_features.profile_id
 left join order_features

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from orchestration.identity.resolve import MatchSettings
+from orchestration.settings import as_of_from_meta as as_of  # noqa: F401 (the identity models' import)
 
 # The settings the identity yml passes through meta (vars outflow_identity_*).
 META_SETTINGS = ("match_threshold", "min_records_for_probabilistic", "max_contacts_per_key", "seed",
@@ -18,15 +17,3 @@ def match_settings(configured: dict | None) -> MatchSettings:
     given = {name: configured[name] for name in META_SETTINGS
              if configured.get(name) is not None and str(configured[name]).strip() not in ("", "None")}
     return MatchSettings(**given)
-
-
-def as_of(configured: dict | None) -> datetime:
-    """The build's outflow_as_of (naive UTC, like the outflow_as_of() macro); now when unset."""
-    raw = (configured or {}).get("as_of")
-    text = "" if raw is None else str(raw).strip()
-    if text in ("", "None", "null"):
-        return datetime.now(timezone.utc).replace(tzinfo=None)
-    try:
-        return datetime.fromisoformat(text.replace("T", " "))
-    except ValueError:
-        raise ValueError(f"var outflow_as_of (or env OUTFLOW_AS_OF) must be an ISO date or timestamp such as '2025-06-30', got {text!r}")

