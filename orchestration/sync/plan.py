@@ -64,6 +64,10 @@ NULL_MARK = "~"  # stands for NULL in the canonical string; never produced by a 
 # comes back unchanged.
 HASH_PREFIX, LEGACY_MARK = "h2:", "v1:"
 LEGACY_HASH = "_legacy_hash"
+# model_hashes_query keeps the h2 hash as hash()'s 64-bit number; plan_query makes its
+# text. The text (~23 bytes, beyond DuckDB's 12-byte inline strings) written to the temp
+# table and read back cost more than making it in the plan (docs/performance.md).
+HASH_NUMBER = "_hash_number"
 
 
 def field_column(i: int) -> str:
@@ -107,15 +111,29 @@ def _signature(spec: SyncSpec) -> str:
     return "v2|" + ",".join(spec.sent_fields()) + "|"
 
 
-def _fields_hash(spec: SyncSpec, table: str | None = None) -> exp.Expression:
-    """The h2 hash: DuckDB's hash() over the mapping's signature and each sent field cast
-    to VARCHAR (as the v1 canonical string did: values compare by their text). hash()
-    hashes each argument and combines them, NULL distinctly from '', so no length
+def _fields_hash_number(spec: SyncSpec, table: str | None = None) -> exp.Expression:
+    """The h2 hash as a number: DuckDB's hash() over the mapping's signature and each sent
+    field cast to VARCHAR (as the v1 canonical string did: values compare by their text).
+    hash() hashes each argument and combines them, NULL distinctly from '', so no length
     prefixes or concatenated string are needed: a third of the v1 cost at 1M rows
     (docs/performance.md). 64 bits: a changed record keeps its hash with odds 2**-64."""
     args = [_str(_signature(spec))] + [_varchar(_col(field_column(i), table)) for i in range(len(spec.sent_fields()))]
-    return exp.DPipe(this=_str(HASH_PREFIX),
-                     expression=_varchar(exp.Anonymous(this="hash", expressions=args)))
+    return exp.Anonymous(this="hash", expressions=args)
+
+
+def _h2_text(number: exp.Expression) -> exp.Expression:
+    """The h2 hash as state stores it: HASH_PREFIX and the number in decimal."""
+    return exp.DPipe(this=_str(HASH_PREFIX), expression=_varchar(number))
+
+
+def h2_text_sql(column: str, table: str) -> str:
+    """_h2_text of a HASH_NUMBER column, as DuckDB SQL (state.translate_legacy_hashes)."""
+    return _h2_text(_col(column, table)).sql(DIALECT)
+
+
+def _fields_hash(spec: SyncSpec, table: str | None = None) -> exp.Expression:
+    """The h2 hash (text)."""
+    return _h2_text(_fields_hash_number(spec, table))
 
 
 def _legacy_fields_hash(spec: SyncSpec, table: str | None = None) -> exp.Expression:
@@ -303,8 +321,8 @@ def _action_case(spec: SyncSpec, full_resync: bool, legacy: bool = False) -> exp
 
 def model_hashes_query(spec: SyncSpec, *, columns: list[str] | None = None,
                        catalog: str | None = None, legacy: bool = False) -> exp.Select:
-    """The model rows the sync reads, narrow: key and hash (and the holdout test). The
-    engine materialises it once, counts it (model_hashes_summary) and plans from it
+    """The model rows the sync reads, narrow: key and hash (HASH_NUMBER, and the holdout
+    test). The engine materialises it once, counts it (model_hashes_summary) and plans from it
     (plan_query(hashes_table=...)), so the model is read and hashed once per plan.
     legacy: also the v1 hash (LEGACY_HASH), while the sync's state holds v1 hashes.
 
@@ -315,7 +333,7 @@ def model_hashes_query(spec: SyncSpec, *, columns: list[str] | None = None,
     rule), so with every field in it the rule cost as much as reading and hashing the
     model (docs/performance.md). MATERIALIZED keeps the optimizer from moving the
     hashing back above the join."""
-    out = [_col(KEY), exp.alias_(_fields_hash(spec), HASH, quoted=True)]
+    out = [_col(KEY), exp.alias_(_fields_hash_number(spec), HASH_NUMBER, quoted=True)]
     if legacy:
         out.append(exp.alias_(_legacy_fields_hash(spec), LEGACY_HASH, quoted=True))
     if spec.holdout is not None:
@@ -377,7 +395,12 @@ def plan_query(spec: SyncSpec, *, full_resync: bool = False, columns: list[str] 
     state_columns = {k: v for k, v in STATE_COLUMNS.items() if not (hashes_table and k in STATE_EXTRAS)}
 
     if hashes_table:
-        hashed = exp.select(exp.Star()).from_(hashes_table)
+        hashed = exp.select(_col(KEY), exp.alias_(_h2_text(_col(HASH_NUMBER)), HASH, quoted=True))
+        if legacy:
+            hashed = hashed.select(_col(LEGACY_HASH), copy=False)
+        if spec.holdout is not None:
+            hashed = hashed.select(_col(HELD_OUT), copy=False)
+        hashed = hashed.from_(hashes_table, copy=False)
     else:
         hashed = exp.select(_col(KEY), *[_col(c) for c in fcols],
                             exp.alias_(_legacy_fields_hash(spec) if portable else _fields_hash(spec), HASH,

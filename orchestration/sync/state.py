@@ -343,13 +343,14 @@ def translate_legacy_hashes(con: duckdb.DuckDBPyConnection, sync: str, hashes_ta
     a translated record compares as it did; a marked one was already "changed" (sent by
     this run) or, back in the model later with the same data, is sent once more (a
     repeat the tool takes as such)."""
-    from orchestration.sync.plan import HASH, HASH_PREFIX, KEY, LEGACY_HASH, LEGACY_MARK
+    from orchestration.sync.plan import HASH_NUMBER, HASH_PREFIX, KEY, LEGACY_HASH, LEGACY_MARK, h2_text_sql
 
     state = table(con, "sync_state")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
-            f'UPDATE {state} SET fields_hash = h."{HASH}" FROM {hashes_table} h WHERE {state}.sync = ? '
+            f'UPDATE {state} SET fields_hash = {h2_text_sql(HASH_NUMBER, "h")} FROM {hashes_table} h '
+            f'WHERE {state}.sync = ? '
             f'AND {state}.record_key = h."{KEY}" AND {state}.fields_hash = h."{LEGACY_HASH}"', [sync])
         con.execute(
             f"UPDATE {state} SET fields_hash = ? || fields_hash WHERE sync = ? AND fields_hash IS NOT NULL "
