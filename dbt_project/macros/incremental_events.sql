@@ -47,11 +47,14 @@
 
 
 {#- WHERE condition selecting the raw rows an incremental run reads (true on a full build).
-    `relation`.`column` is the raw event time; `time_column` the model's parsed one. -#}
-{% macro new_raw_events(relation, column, time_column='occurred_at') -%}
+    `relation`.`column` is the raw event time; `time_column` the model's parsed one.
+    literal: the watermark as a value taken when the model is compiled (see
+    delete_reread_window), not a subquery on the model. -#}
+{% macro new_raw_events(relation, column, time_column='occurred_at', literal=false) -%}
   {%- if is_incremental() -%}
     {%- set t = raw_event_time(relation, column) -%}
-    ({{ t }} >= {{ event_watermark(time_column) }} or {{ t }} is null)
+    {%- set watermark = event_watermark_literal(time_column) if literal else event_watermark(time_column) -%}
+    ({{ t }} >= {{ watermark }} or {{ t }} is null)
   {%- else -%}
     true
   {%- endif -%}
@@ -235,4 +238,16 @@ where is_restated
     or {{ column }} is distinct from {{ name }}
     {%- endfor %}
 {%- endif %}
+{%- endmacro %}
+
+
+{#- Pre-hook of an event model without a key (append strategy): delete the stored rows of
+    the re-read window (and those without an event time), which the run reads again from
+    raw. Both sides use event_watermark_literal, taken before this delete, so the window
+    deleted is the window read. -#}
+{% macro delete_reread_window(time_column='occurred_at') -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }}
+    where {{ time_column }} >= {{ event_watermark_literal(time_column) }} or {{ time_column }} is null
+  {%- endif -%}
 {%- endmacro %}

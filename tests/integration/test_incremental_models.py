@@ -27,8 +27,9 @@ def incremental_models(warehouse) -> list[str]:
         # dbt records materializations in the manifest; the warehouse does not, so list by name
         return [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main' and table_name in "
-            "('stg_web__events', 'stg_esp__email_events', 'stg_shop__orders', 'int_web_events__attributed', "
-            "'int_email_events__attributed', 'int_orders__attributed') order by 1").fetchall()]
+            "('stg_web__events', 'stg_esp__email_events', 'stg_shop__orders', 'stg_consent__events', "
+            "'int_web_events__attributed', 'int_email_events__attributed', 'int_orders__attributed', "
+            "'int_consent_events__attributed') order by 1").fetchall()]
 
 
 def differences(a, b, table: str) -> tuple[int, int, int]:
@@ -55,17 +56,23 @@ def test_incremental_build_equals_full_refresh(warehouse_copy, tmp_path):
         con.execute("""insert into raw.email_events (event_id, email, campaign_id, event_type, occurred_at)
                        select 'ee-late-1', email, campaign_id, 'delivered', timestamp '2025-12-31 08:00:00'
                        from raw.email_events where event_type = 'bounce' and email is not null limit 1""")
+        # consent rows have no id: a late one, and one the same as a stored row (both kept, as in raw)
+        con.execute("""insert into raw.consent_events (email, phone, channel, status, source, occurred_at)
+                       select email, phone, channel, 'revoked', 'preference_center', timestamp '2025-12-31 09:00:00'
+                       from raw.consent_events where email is not null limit 1""")
+        con.execute("""insert into raw.consent_events select * from raw.consent_events
+                       where occurred_at = (select max(occurred_at) from raw.consent_events) limit 1""")
     full = tmp_path / "full" / "outflow.duckdb"
     full.parent.mkdir()
     shutil.copy(warehouse_copy, full)
     # the incremental models and what they read (identity included: new contacts may merge profiles)
     args = ["run", "--select", "+int_web_events__attributed", "+int_email_events__attributed",
-            "+int_orders__attributed", "--vars", f"{{outflow_as_of: '{DAY_1}'}}"]
+            "+int_orders__attributed", "+int_consent_events__attributed", "--vars", f"{{outflow_as_of: '{DAY_1}'}}"]
     dbt(args, warehouse_copy, tmp_path / "target_incremental")
     dbt([*args, "--full-refresh"], full, tmp_path / "target_full")
 
     models = incremental_models(warehouse_copy)
-    assert len(models) == 6, models
+    assert len(models) == 8, models
     for table in models:
         total, only_incremental, only_full = differences(warehouse_copy, full, table)
         assert total > 0, table

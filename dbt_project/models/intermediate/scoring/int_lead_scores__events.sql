@@ -46,7 +46,8 @@ email as (
         end as component,
         occurred_at
     from {{ ref('int_email_events__attributed') }}
-    where profile_id is not null
+    -- the scored types only, so the scan skips sends and deliveries (most of the rows)
+    where profile_id is not null and event_type in ('click', 'open', 'bounce', 'unsubscribe', 'spam_report')
 
 ),
 
