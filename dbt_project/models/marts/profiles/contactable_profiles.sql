@@ -66,3 +66,6 @@ select
 from channels
 left join deletions
     on channels.profile_id = deletions.profile_id
+-- Stored by channel: a sync reads one channel's rows (orchestration/sync/plan.py, the contact
+-- rule), and DuckDB's min/max per row group then skips the other channels' groups.
+order by channels.channel
