@@ -160,6 +160,21 @@ def thread_limits(limits: int | dict[str, int]):
     return decorate
 
 
+# Rows scored per call: each row is scored on its own, so the result is the same, while the
+# transformers' arrays stay small enough to be reused from one chunk to the next. Scoring
+# 1M rows in one call built 1M-row arrays in fresh memory: 7.4 s against 4.4 s, 2.2 GB
+# against 1.8 GB peak.
+SCORE_CHUNK_ROWS = 50_000
+
+
+def predict_in_chunks(estimator, frame) -> np.ndarray:
+    """P(converted) for every row of `frame`, SCORE_CHUNK_ROWS at a time."""
+    if len(frame) == 0:
+        return np.empty(0)
+    return np.concatenate([estimator.predict_proba(frame.iloc[start:start + SCORE_CHUNK_ROWS])[:, 1]
+                           for start in range(0, len(frame), SCORE_CHUNK_ROWS)])
+
+
 def cross_validated_auc(
     x: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str], folds: int, seed: int,
     groups: np.ndarray | None = None,

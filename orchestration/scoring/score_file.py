@@ -11,7 +11,7 @@ import polars as pl
 
 from orchestration.scoring.errors import ScoringInputError
 from orchestration.scoring.frame import binary_label, model_frame, parse_datetime, plan_columns, read_leads_csv
-from orchestration.scoring.model import Evaluation, evaluate, stratified_split, time_split
+from orchestration.scoring.model import Evaluation, evaluate, predict_in_chunks, stratified_split, time_split
 
 ROW_NUMBER = "row_number"
 
@@ -61,7 +61,7 @@ def score_file(request: ScoreFileRequest) -> tuple[pl.DataFrame, dict, Evaluatio
         split_by = f"stratified random ({request.test_share:.0%} held out, seed {request.seed})"
     result = evaluate(features, y, plan.numeric, plan.categorical, train, test,
                       datetime_columns=plan.datetime, outcome_days=outcome_days, seed=request.seed)
-    probability = result.estimator.predict_proba(features)[:, 1]
+    probability = predict_in_chunks(result.estimator, features)
     split = np.full(len(y), "train", dtype=object)
     split[test] = "test"
     scores = pl.DataFrame({

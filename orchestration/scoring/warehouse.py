@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from orchestration.scoring.errors import LeakageError, ScoringInputError
 from orchestration.scoring.frame import ColumnPlan, model_frame, plan_columns
-from orchestration.scoring.model import SCORE_THREADS, evaluate, one_thread, thread_limits
+from orchestration.scoring.model import SCORE_THREADS, evaluate, one_thread, predict_in_chunks, thread_limits
 
 # Columns of the snapshots that say which row it is, not what was known.
 KEYS = ("snapshot_kind", "cutoff_at", "profile_id", "converted", "last_event_at")
@@ -172,7 +172,7 @@ def score_profiles(card: pa.Table, snapshot: pa.Table | pl.DataFrame) -> pa.Tabl
                          "predicted_rank": pa.nulls(rows.height, pa.int64())}, schema=PREDICTION_SCHEMA)
     saved = pickle.loads(blob)  # written by train_lead_model in this warehouse, same pinned scikit-learn
     plan: ColumnPlan = saved["plan"]
-    probability = saved["estimator"].predict_proba(model_frame(rows, plan))[:, 1]
+    probability = predict_in_chunks(saved["estimator"], model_frame(rows, plan))
     scored = rows.select(
         "profile_id",
         predicted_conversion=pl.Series(np.round(probability, 6)),
