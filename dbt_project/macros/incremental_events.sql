@@ -251,3 +251,30 @@ where is_restated
     where {{ time_column }} >= {{ event_watermark_literal(time_column) }} or {{ time_column }} is null
   {%- endif -%}
 {%- endmacro %}
+
+
+{#- Incremental strategy of the event models (incremental_strategy='delete_insert_by_event_time'):
+    delete+insert on the unique key, with the delete limited to the stored rows at or after
+    the earliest event time (config event_time) of the rows written, plus those without
+    one. DuckDB then skips the row groups of older events by their min/max instead of
+    probing every stored key: 0.4-0.6 -> 0.03 s for 27M email events. Two deletes, because
+    `time >= x or time is null` in one condition is not used to skip row groups. It deletes
+    what a plain delete+insert deletes because an event keeps its event time (the contract
+    above: a row landed again for the same key with another time needs `--full-refresh`). -#}
+{% macro get_incremental_delete_insert_by_event_time_sql(arg_dict) -%}
+  {%- set event_time = config.get('event_time') -%}
+  {%- set key = arg_dict['unique_key'] -%}
+  {%- if not event_time or not key or key is not string -%}
+    {{ exceptions.raise_compiler_error("incremental_strategy 'delete_insert_by_event_time' needs config "
+                                       ~ "event_time (the event-time column) and one unique_key column on " ~ this) }}
+  {%- endif -%}
+  {%- set target, source = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
+  {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+  {%- for in_time in [event_time ~ ' >= (select min(' ~ event_time ~ ') from ' ~ source ~ ')',
+                      event_time ~ ' is null'] %}
+    delete from {{ target }}
+    where {{ key }} in (select {{ key }} from {{ source }}) and {{ in_time }}
+    {%- for predicate in arg_dict['incremental_predicates'] or [] %} and ({{ predicate }}){% endfor %};
+  {%- endfor %}
+    insert into {{ target }} ({{ columns }}) select {{ columns }} from {{ source }}
+{%- endmacro %}

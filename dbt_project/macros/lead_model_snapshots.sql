@@ -245,7 +245,7 @@ email_features as (
     inner join cutoffs on email.occurred_at < cutoffs.cutoff_at
     -- only the types counted above: sends and deliveries are most of the rows
     where email.profile_id is not null
-        and email.event_type in ('open', 'click', 'bounce', 'unsubscribe', 'spam_report')
+        and {{ is_counted_email_event('email.event_type') }}
     group by cutoffs.cutoff_at, email.profile_id
 
 ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from orchestration.identity.resolve import MatchSettings
-from orchestration.settings import as_of_from_meta as as_of  # noqa: F401 (the identity models' import)
 
 # The settings the identity yml passes through meta (vars outflow_identity_*).
 META_SETTINGS = ("match_threshold", "min_records_for_probabilistic", "max_contacts_per_key", "seed",

@@ -93,7 +93,9 @@ def _score_changed(con: duckdb.DuckDBPyConnection, splink_model_json: str | None
         found = [linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")]
     else:
         con.execute("create table changed_input as select * from splink_input semi join changed using (unique_id)")
-        con.execute("create table unchanged_input as select * from splink_input anti join changed using (unique_id)")
+        con.execute("create table unchanged_input as select * from splink_input "
+                    f"semi join ({_blocked_with_changed(json.loads(splink_model_json))}) using (unique_id) "
+                    "anti join changed using (unique_id)")
         changed, unchanged = db_api.register("changed_input"), db_api.register("unchanged_input")
         found = [linker.inference.predict_within(changed, threshold_match_probability=threshold,
                                                  warning_mode="never")]
@@ -106,6 +108,24 @@ def _score_changed(con: duckdb.DuckDBPyConnection, splink_model_json: str | None
             select unique_id_l, unique_id_r from {frame.physical_name}
             union all select unique_id_r, unique_id_l from {frame.physical_name}
         """)
+
+
+def _blocked_with_changed(model: dict) -> str:
+    """A query of the unique_ids in `splink_input` that share a prediction blocking rule with a
+    contact in `changed_input`: the only unchanged contacts predict_between can pair with a
+    changed one. Without term-frequency adjustments a pair's score depends on the pair
+    alone, so scoring only these gives the same links (and Splink does not build its tables
+    over every contact each day); with them, every contact."""
+    uses_tf = any(level.get("tf_adjustment_column") for comparison in model.get("comparisons", [])
+                  for level in comparison.get("comparison_levels", []))
+    rules = [r["blocking_rule"] if isinstance(r, dict) else r
+             for r in model.get("blocking_rules_to_generate_predictions", [])]
+    if uses_tf or not rules:
+        return "select unique_id from splink_input"
+    # Both ways round: a rule need not be symmetric (the swapped-names rule).
+    return " union ".join(
+        f"select r.unique_id from changed_input l join splink_input r on {rule} "
+        f"union select l.unique_id from splink_input l join changed_input r on {rule}" for rule in rules)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, key: str) -> pa.Table:

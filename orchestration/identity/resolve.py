@@ -143,27 +143,27 @@ def build_nodes(con: duckdb.DuckDBPyConnection, source: str = "contacts_in") -> 
     )
 
 
-def build_deterministic_edges(con: duckdb.DuckDBPyConnection, max_per_key: int) -> None:
-    """Table `edges` from `nodes`: contacts sharing a valid email or phone."""
+def build_deterministic_edges(con: duckdb.DuckDBPyConnection, max_per_key: int, id_column: str = "unique_id") -> None:
+    """Table `edges` from `nodes`: contacts sharing a valid email or phone, as their `id_column`."""
     # Star edges (every member to the group's smallest id) keep the edge count linear.
     con.execute(
         f"""
         create or replace table edges as
         with keyed as (
-            select unique_id, 'email' as rule, email as key from nodes where email is not null
+            select {id_column} as id, 'email' as rule, email as key from nodes where email is not null
             union all
-            select unique_id, 'phone' as rule, phone as key from nodes where phone is not null
+            select {id_column} as id, 'phone' as rule, phone as key from nodes where phone is not null
         ),
         groups as (
-            select rule, key, min(unique_id) as anchor
+            select rule, key, min(id) as anchor
             from keyed
             group by rule, key
             having count(*) between 2 and {int(max_per_key)}
         )
-        select g.anchor as unique_id_l, k.unique_id as unique_id_r, k.rule,
+        select g.anchor as unique_id_l, k.id as unique_id_r, k.rule,
                1.0::double as match_probability
         from keyed k join groups g using (rule, key)
-        where k.unique_id <> g.anchor
+        where k.id <> g.anchor
         """
     )
 
@@ -172,52 +172,48 @@ def cluster_contacts(contacts: pa.Table, links: pa.Table, settings: MatchSetting
     """Profiles: connected components of the deterministic links and the probabilistic
     `links` (contact_key, linked_contact_keys; links.py) over `contacts`."""
     require_columns(contacts, CLUSTER_COLUMNS, "identity resolution")
+    if contacts.num_rows == 0:
+        return OUTPUT_SCHEMA.empty_table()
     con = duckdb.connect()
     try:
-        con.register("contacts_in", contacts.select(list(CLUSTER_COLUMNS)))
+        # Each contact's row number is its node in the graph: edges carry integers, not keys.
+        con.register("contacts_in", contacts.select(list(CLUSTER_COLUMNS))
+                     .append_column("idx", pa.array(np.arange(contacts.num_rows, dtype=np.int64))))
         con.execute(
             """
             create table nodes as
-            select contact_key as unique_id, source_system, contact_id, created_at,
+            select idx, contact_key as unique_id, source_system, contact_id, created_at,
                    case when email_is_valid then email end as email,
                    case when phone_is_valid then phone_e164 end as phone
             from contacts_in
             """
         )
-        if con.execute("select count(*) from nodes").fetchall()[0][0] == 0:
-            return OUTPUT_SCHEMA.empty_table()
-        build_deterministic_edges(con, settings.max_contacts_per_key)
+        build_deterministic_edges(con, settings.max_contacts_per_key, id_column="idx")
         con.register("links_in", links.select(["contact_key", "linked_contact_keys"]))
         # Links are stored both ways; one direction is an edge. Both ends must still exist.
         con.execute(
             """
             insert into edges
-            select l.contact_key, l.linked, 'probabilistic', null
+            select a.idx, b.idx, 'probabilistic', null
             from (select contact_key, unnest(linked_contact_keys) as linked from links_in) l
-            semi join nodes a on a.unique_id = l.contact_key
-            semi join nodes b on b.unique_id = l.linked
+            join nodes a on a.unique_id = l.contact_key
+            join nodes b on b.unique_id = l.linked
             where l.contact_key < l.linked
             """
         )
-        return _clusters(con)
+        return _clusters(con, contacts.num_rows)
     finally:
         con.close()
 
 
-def _clusters(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Profiles from `nodes` and `edges`: connected components (scipy, one pass over an
-    index-encoded graph), each cluster's anchor and each contact's strongest link."""
-    members = con.sql("select unique_id, source_system, contact_id, created_at from nodes").to_arrow_table()
+def _clusters(con: duckdb.DuckDBPyConnection, n: int) -> pa.Table:
+    """Profiles from `nodes` and `edges` (node numbers 0..n-1): connected components (scipy,
+    one pass), each cluster's anchor and each contact's strongest link."""
     edges = con.sql("select unique_id_l, unique_id_r, "
                     "case rule when 'email' then 1 when 'phone' then 2 else 3 end::tinyint as strength "
                     "from edges").to_arrow_table()
-    n = members.num_rows
-    ids = members["unique_id"]
-    # Both ends in one lookup: one hash table of the ids.
-    ends = pc.index_in(pa.chunked_array(edges["unique_id_l"].chunks + edges["unique_id_r"].chunks,
-                                       edges.schema.field("unique_id_l").type),
-                       value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
-    left, right = ends[:edges.num_rows], ends[edges.num_rows:]
+    left = edges["unique_id_l"].to_numpy()
+    right = edges["unique_id_r"].to_numpy()
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     _, cluster_id = connected_components(graph, directed=False)
     # The strongest link a contact has: email (1), then phone (2), then probabilistic (3).
@@ -225,13 +221,19 @@ def _clusters(con: duckdb.DuckDBPyConnection) -> pa.Table:
     strength = edges["strength"].to_numpy()
     np.minimum.at(strongest, left, strength)
     np.minimum.at(strongest, right, strength)
-    members = members.append_column("cluster_id", pa.array(cluster_id)) \
-        .append_column("strongest", pa.array(strongest)) \
-        .append_column("cluster_size", pa.array(np.bincount(cluster_id)[cluster_id].astype(np.int64)))
-    con.register("members", members)
+    con.register("graph", pa.table({
+        "idx": pa.array(np.arange(n, dtype=np.int64)),
+        "cluster_id": pa.array(cluster_id),
+        "strongest": pa.array(strongest),
+        "cluster_size": pa.array(np.bincount(cluster_id)[cluster_id].astype(np.int64)),
+    }))
     return con.sql(
         """
-        with anchors as (
+        with members as (
+            select nodes.unique_id, nodes.source_system, nodes.contact_id, nodes.created_at, graph.*
+            from nodes join graph using (idx)
+        ),
+        anchors as (
             select cluster_id, arg_min(unique_id, (created_at is null, created_at, unique_id)) as anchor_id
             from members
             where cluster_size > 1

@@ -15,7 +15,7 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import SESSION_START_DATE, VENV_BIN, dbt, run_cmd
+from tests.conftest import REPO_ROOT, SESSION_START_DATE, VENV_BIN, dbt, run_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -111,6 +111,45 @@ def test_lookback_window_bounds_late_events(warehouse_copy, tmp_path):
               warehouse_copy, tmp_path / "target", check=False)
     assert bad.returncode != 0
     assert "outflow_event_lookback_days must be a number of days >= 0" in bad.stdout
+
+
+def test_events_without_an_event_time_replace_themselves(warehouse_copy, tmp_path):
+    """Raw events without an event time are read again by every incremental run; their
+    stored rows are replaced, not repeated (the null half of delete_insert_by_event_time,
+    whose time bound alone would keep them)."""
+    with duckdb.connect(str(warehouse_copy)) as con:
+        con.execute("""insert into raw.web_events (event_id, contact_id, anonymous_id, email, event_type, page_url,
+                       occurred_at) values ('we-no-time', null, 'anon-n', null, 'page_view', 'https://example.com/',
+                       null)""")
+        con.execute("""insert into raw.email_events select 'ee-no-time', email, campaign_id, 'open', null
+                       from raw.email_events where email is not null limit 1""")
+    models = ["stg_web__events", "stg_esp__email_events", "int_web_events__attributed",
+              "int_email_events__attributed"]
+    for _ in range(2):
+        dbt(["run", "--select", *models, "--vars", f"{{outflow_as_of: '{DAY_1}'}}"], warehouse_copy,
+            tmp_path / "target")
+        with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+            counts = {m: con.execute(f"select count(*) from main.{m} where event_id in ('we-no-time', 'ee-no-time')"
+                                     ).fetchall()[0][0] for m in models}
+        assert counts == dict.fromkeys(models, 1)
+
+
+def test_event_strategy_without_an_event_time_is_refused(warehouse_copy, tmp_path):
+    """delete_insert_by_event_time bounds its delete by the model's event time: a model
+    using it without config event_time fails and says what to add."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO_ROOT / "dbt_project.yml", project / "dbt_project.yml")
+    shutil.copytree(REPO_ROOT / "dbt_project", project / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "__pycache__"))
+    model = project / "dbt_project" / "models" / "staging" / "stg_shop__orders.sql"
+    text = model.read_text()
+    assert "event_time='ordered_at'," in text
+    model.write_text(text.replace("event_time='ordered_at',", ""))
+    out = dbt(["run", "--select", "stg_shop__orders"], warehouse_copy, tmp_path / "target", check=False,
+              project=project)
+    assert out.returncode != 0
+    assert "needs config event_time" in out.stdout
 
 
 def test_duplicate_keys_of_the_latest_load_are_reported(warehouse_copy, tmp_path):

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from orchestration.identity.dbt_settings import as_of, match_settings
+from orchestration.identity.dbt_settings import match_settings
+from orchestration.settings import as_of_from_meta as as_of
 from orchestration.identity.model_fit import FittedModel, model_row, refit_reason
 from orchestration.identity.resolve import MatchSettings
 

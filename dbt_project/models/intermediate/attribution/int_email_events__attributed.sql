@@ -12,7 +12,8 @@
 -- event reached its address at or after it; a soft bounce stays soft (events are
 -- immutable). Only rows that are new or changed are written (delete+insert on event_id),
 -- so the table equals a full rebuild without rewriting it.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id',
+{{ config(materialized='incremental', incremental_strategy='delete_insert_by_event_time',
+          unique_key='event_id', event_time='occurred_at',
           post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set attribution_keys = [('email', 'email')] %}
 {%- set event_columns = ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at'] %}

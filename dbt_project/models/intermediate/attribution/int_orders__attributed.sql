@@ -6,7 +6,8 @@
 -- those whose contact_id or email changed profile since the last run (a new contact or a
 -- merge can move old orders) are attributed again; only rows that are new or whose
 -- profile changed are written (delete+insert on order_id).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='order_id',
+{{ config(materialized='incremental', incremental_strategy='delete_insert_by_event_time',
+          unique_key='order_id', event_time='ordered_at',
           post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set fx = var('outflow_fx_to_usd', {'USD': 1.0, 'EUR': 1.08, 'GBP': 1.27}) %}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}

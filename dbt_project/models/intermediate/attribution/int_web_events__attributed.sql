@@ -10,7 +10,8 @@
 -- event or a re-read one. It writes only the rows that are new or whose profile_id or
 -- attribution_rule changed (delete+insert on event_id), so the table equals a full
 -- rebuild without rewriting it.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_id',
+{{ config(materialized='incremental', incremental_strategy='delete_insert_by_event_time',
+          unique_key='event_id', event_time='occurred_at',
           post_hook="{{ remember_keys_seen(ref('int_identity__lookup_keys')) }}") }}
 {%- set attribution_keys = [('contact_id', 'contact_id'), ('email', 'email')] %}
 {%- set event_columns = ['event_id', 'contact_id', 'anonymous_id', 'email', 'event_type', 'page_url', 'page_path',

@@ -18,7 +18,7 @@ email_events as (
     from {{ ref('int_email_events__attributed') }} as events
     where events.profile_id is not null and events.occurred_at <= {{ as_of }}
         -- the only types counted below (sends and deliveries are most of the rows)
-        and events.event_type in ('open', 'click', 'bounce', 'unsubscribe', 'spam_report')
+        and {{ is_counted_email_event('events.event_type') }}
 
 ),
 

@@ -6,14 +6,15 @@ doubled or halved (orchestration/identity/model_fit.py); otherwise the stored ro
 kept as it is and this model writes nothing.
 """
 
-from orchestration.identity.dbt_settings import as_of, match_settings
+from orchestration.identity.dbt_settings import match_settings
 from orchestration.identity.model_fit import MODEL_SCHEMA, fit_match_model, model_row, refit_reason
+from orchestration.settings import as_of_from_meta
 
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="delete+insert", unique_key="model_name")
     configured = dbt.config.meta_get("identity") or {}
-    settings, now = match_settings(configured), as_of(configured)
+    settings, now = match_settings(configured), as_of_from_meta(configured)
     contacts = dbt.ref("stg_crm__contacts")
     if dbt.is_incremental:
         stored = session.sql(f"select * from {dbt.this}").to_arrow_table().to_pylist()

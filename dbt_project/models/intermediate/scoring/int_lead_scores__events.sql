@@ -47,7 +47,7 @@ email as (
         occurred_at
     from {{ ref('int_email_events__attributed') }}
     -- the scored types only, so the scan skips sends and deliveries (most of the rows)
-    where profile_id is not null and event_type in ('click', 'open', 'bounce', 'unsubscribe', 'spam_report')
+    where profile_id is not null and {{ is_counted_email_event() }}
 
 ),
 
