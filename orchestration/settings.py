@@ -19,11 +19,17 @@ def warehouse_path() -> Path:
 
 
 def as_of_from_meta(configured: dict | None) -> datetime:
-    """A dbt Python model's outflow_as_of, from its meta `as_of` (naive UTC, like the
-    outflow_as_of() macro); now when unset."""
+    """A dbt Python model's outflow_as_of, from its meta `as_of` (the var; naive UTC, like
+    the outflow_as_of() macro), else the environment variable OUTFLOW_AS_OF; now when
+    neither is set. The environment is read here, when the model runs (dbt-duckdb runs
+    Python models in dbt's own process), not in the yml: dbt re-parses a yml whose
+    env_var changed, with every test in it."""
+    blank = ("", "None", "null")
     raw = (configured or {}).get("as_of")
     text = "" if raw is None else str(raw).strip()
-    if text in ("", "None", "null"):
+    if text in blank:
+        text = os.environ.get("OUTFLOW_AS_OF", "").strip()
+    if text in blank:
         return datetime.now(timezone.utc).replace(tzinfo=None)
     try:
         return datetime.fromisoformat(text.replace("T", " "))

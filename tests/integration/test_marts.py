@@ -57,21 +57,29 @@ def test_session_build_is_pinned_to_the_worlds_now(wh):
 
 def test_as_of_from_the_environment(warehouse_copy, tmp_path):
     """OUTFLOW_AS_OF pins "now" when the var is unset (so a daily build need not change
-    --vars, which re-parses the whole project); the var wins; a bad value is refused by name."""
-    compiled = tmp_path / "target" / "compiled" / "outflow" / "dbt_project" / "models" / "intermediate"
+    --vars, which re-parses the whole project), and a new value re-parses no file (it is
+    read when models compile and when Python models run); the var wins; a bad value is
+    refused by name."""
+    target = tmp_path / "target"
+    compiled = target / "compiled" / "outflow" / "dbt_project" / "models" / "intermediate"
     engagement = compiled / "features" / "int_profiles__engagement.sql"
     select = ["compile", "--select", "int_profiles__engagement", "int_identity__match_model"]
-    dbt(select, warehouse_copy, tmp_path / "target", OUTFLOW_AS_OF="2026-02-03")
+    dbt(select, warehouse_copy, target, OUTFLOW_AS_OF="2026-02-03")
     assert "cast('2026-02-03' as timestamp)" in engagement.read_text()
-    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
     identity = manifest["nodes"]["model.outflow.int_identity__match_model"]["config"]["meta"]["identity"]
-    assert identity["as_of"] == "2026-02-03"  # the Python models read it from their meta
+    assert identity["as_of"] in (None, "", "None")  # the Python models read the environment when they run
 
-    dbt([*select, "--vars", "{outflow_as_of: '2026-03-04'}"], warehouse_copy, tmp_path / "target",
-        OUTFLOW_AS_OF="2026-02-03")
+    dbt(select, warehouse_copy, target, OUTFLOW_AS_OF="2026-02-04")
+    assert "cast('2026-02-04' as timestamp)" in engagement.read_text()
+    last_run = (target / "logs" / "dbt.log").read_text().split("Running with dbt=")[-1]
+    assert "Unable to do partial parsing" not in last_run
+    assert "Partial parsing: updated file" not in last_run
+
+    dbt([*select, "--vars", "{outflow_as_of: '2026-03-04'}"], warehouse_copy, target, OUTFLOW_AS_OF="2026-02-03")
     assert "cast('2026-03-04' as timestamp)" in engagement.read_text()
 
-    bad = dbt(select, warehouse_copy, tmp_path / "target", check=False, OUTFLOW_AS_OF="yesterday")
+    bad = dbt(select, warehouse_copy, target, check=False, OUTFLOW_AS_OF="yesterday")
     assert bad.returncode != 0
     assert "env OUTFLOW_AS_OF" in bad.stdout and "'yesterday'" in bad.stdout
 

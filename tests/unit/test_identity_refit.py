@@ -63,3 +63,17 @@ def test_meta_settings_and_as_of_from_dbt_vars():
         as_of({"as_of": "yesterday"})
     with pytest.raises(ValueError):
         match_settings({"refit_days": "0"})
+
+
+def test_as_of_falls_back_to_the_environment_then_now(monkeypatch):
+    """The var (meta) wins; unset, OUTFLOW_AS_OF, read when the model runs; neither: now."""
+    monkeypatch.setenv("OUTFLOW_AS_OF", "2026-02-03")
+    assert as_of({"as_of": "None"}) == datetime(2026, 2, 3)
+    assert as_of({}) == datetime(2026, 2, 3)
+    assert as_of({"as_of": "2026-01-05"}) == datetime(2026, 1, 5)
+    monkeypatch.setenv("OUTFLOW_AS_OF", "yesterday")
+    with pytest.raises(ValueError, match="OUTFLOW_AS_OF"):
+        as_of({"as_of": ""})
+    monkeypatch.delenv("OUTFLOW_AS_OF")
+    before = datetime.utcnow()
+    assert before <= as_of({"as_of": None}) <= datetime.utcnow()
