@@ -244,11 +244,12 @@ where is_restated
 {#- Pre-hook of an event model without a key (append strategy): delete the stored rows of
     the re-read window (and those without an event time), which the run reads again from
     raw. Both sides use event_watermark_literal, taken before this delete, so the window
-    deleted is the window read. -#}
+    deleted is the window read. Two deletes, as in delete_insert_by_event_time below: one
+    condition with `or ... is null` would not skip the older row groups. -#}
 {% macro delete_reread_window(time_column='occurred_at') -%}
   {%- if is_incremental() -%}
-    delete from {{ this }}
-    where {{ time_column }} >= {{ event_watermark_literal(time_column) }} or {{ time_column }} is null
+    delete from {{ this }} where {{ time_column }} >= {{ event_watermark_literal(time_column) }};
+    delete from {{ this }} where {{ time_column }} is null
   {%- endif -%}
 {%- endmacro %}
 

@@ -155,7 +155,7 @@ def _blocked_with_changed(model: dict) -> str:
 def _rule_keys(rule: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(r side, l side) key expressions, unqualified, of a rule `l.a = r.a AND f(l.b) = f(r.b) ...`."""
     try:
-        tree = sqlglot.parse_one(rule, read="duckdb")
+        tree = sqlglot.parse_one(rule, read="duckdb").unnest()  # `(a = b and c = d)` as a whole too
     except sqlglot.errors.ParseError:
         return None
     sides: dict[str, list[str]] = {"l": [], "r": []}
